@@ -1,0 +1,94 @@
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
+using Orleans.Coordinator.Grains.Interfaces;
+using Orleans.Coordinator.Grains.Interfaces.Configuration;
+using Orleans.Coordinator.Grains.Interfaces.Routing;
+using Orleans.Coordinator.Hosting;
+
+namespace Orleans.Coordinator.Apis;
+
+/// <summary>Body of <c>PUT /v1/mappings/{identifier}</c>.</summary>
+/// <param name="Destination">1 to 256 printable ASCII characters without white space.</param>
+public sealed record PutMappingBody(string? Destination);
+
+/// <summary>Where an identifier routes.</summary>
+/// <param name="Identifier">The normalised identifier.</param>
+/// <param name="Destination">The destination.</param>
+/// <param name="Source"><c>mapping</c> or <c>default</c>.</param>
+public sealed record MappingResponse(string Identifier, string Destination, string Source);
+
+/// <summary>Identifier-to-destination route mappings.</summary>
+public static class MappingsApi
+{
+    /// <summary>Maps <c>/v1/mappings</c>.</summary>
+    public static RouteGroupBuilder MapMappingsApi(this IEndpointRouteBuilder app)
+    {
+        var mappings = app.MapGroup("/v1/mappings/{identifier}").WithTags("Mappings");
+
+        mappings.MapGet("/", GetMapping).RequireAuthorization(CoordinatorPolicies.Client)
+            .WithName("GetMapping").WithSummary("Resolve an identifier to its destination (or the default).");
+        mappings.MapPut("/", PutMapping).RequireAuthorization(CoordinatorPolicies.Admin)
+            .WithName("PutMapping").WithSummary("Set an identifier's destination.");
+        mappings.MapDelete("/", DeleteMapping).RequireAuthorization(CoordinatorPolicies.Admin)
+            .WithName("DeleteMapping").WithSummary("Remove a mapping; the identifier then resolves to the default.");
+        mappings.MapPost("/invalidate", InvalidateMapping).RequireAuthorization(CoordinatorPolicies.Admin)
+            .WithName("InvalidateMapping").WithSummary("Drop cached copies so the next lookup reads the store.");
+        return mappings;
+    }
+
+    internal static async Task<Results<Ok<MappingResponse>, ProblemHttpResult>> GetMapping(
+        string identifier, HttpContext context, IGrainFactory grains, IOptions<MappingOptions> options)
+    {
+        if (!GrainKeys.TryIdentifier(identifier, options.Value.Normalization, out var key, out var error))
+        {
+            return ProblemResponses.Result(context, ProblemResponses.Validation("identifier", error));
+        }
+
+        var route = await grains.GetGrain<IRouteMappingGrain>(key).ResolveRouteAsync();
+        return TypedResults.Ok(ToResponse(route));
+    }
+
+    internal static async Task<Results<Ok<MappingResponse>, ProblemHttpResult>> PutMapping(
+        string identifier, PutMappingBody body, HttpContext context, IGrainFactory grains, IOptions<MappingOptions> options)
+    {
+        if (!GrainKeys.TryIdentifier(identifier, options.Value.Normalization, out var key, out var error))
+        {
+            return ProblemResponses.Result(context, ProblemResponses.Validation("identifier", error));
+        }
+
+        if (!GrainKeys.TryDestination(body.Destination, out var destination, out error))
+        {
+            return ProblemResponses.Result(context, ProblemResponses.Validation("destination", error));
+        }
+
+        await grains.GetGrain<IRouteMappingGrain>(key).SetDestinationAsync(destination);
+        return TypedResults.Ok(new MappingResponse(key, destination, "mapping"));
+    }
+
+    internal static async Task<Results<NoContent, ProblemHttpResult>> DeleteMapping(
+        string identifier, HttpContext context, IGrainFactory grains, IOptions<MappingOptions> options)
+    {
+        if (!GrainKeys.TryIdentifier(identifier, options.Value.Normalization, out var key, out var error))
+        {
+            return ProblemResponses.Result(context, ProblemResponses.Validation("identifier", error));
+        }
+
+        await grains.GetGrain<IRouteMappingGrain>(key).RemoveDestinationAsync();
+        return TypedResults.NoContent();
+    }
+
+    internal static async Task<Results<NoContent, ProblemHttpResult>> InvalidateMapping(
+        string identifier, HttpContext context, IGrainFactory grains, IOptions<MappingOptions> options)
+    {
+        if (!GrainKeys.TryIdentifier(identifier, options.Value.Normalization, out var key, out var error))
+        {
+            return ProblemResponses.Result(context, ProblemResponses.Validation("identifier", error));
+        }
+
+        await grains.GetGrain<IRouteMappingGrain>(key).InvalidateAsync();
+        return TypedResults.NoContent();
+    }
+
+    private static MappingResponse ToResponse(RouteResolution route)
+        => new(route.Identifier, route.Destination, route.Source == RouteSource.Mapping ? "mapping" : "default");
+}

@@ -1,0 +1,76 @@
+using Microsoft.Extensions.Options;
+using Orleans.Clustering.Redis;
+using Orleans.Configuration;
+using Orleans.Coordinator.Grains.Interfaces;
+using Orleans.Coordinator.Grains.Interfaces.Configuration;
+using StackExchange.Redis;
+
+namespace Orleans.Coordinator.Hosting;
+
+/// <summary>Cluster mode: the gateway is an Orleans client that finds silos through Redis membership.</summary>
+internal static class ClusterClient
+{
+    /// <summary>
+    /// Adds the Orleans client and the process's one Redis connection (shared by the gateway list
+    /// provider and readiness).
+    /// </summary>
+    public static void AddClusterClient(this WebApplicationBuilder builder, CoordinatorRedisOptions redis)
+    {
+        builder.Services.AddSingleton<IConnectionMultiplexer>(sp =>
+        {
+            var options = ConfigurationOptions.Parse(Normalize(redis));
+            options.ClientName ??= "orleans-coordinator-gateway";
+            // Keep retrying in the background instead of failing the process when Redis blinks.
+            options.AbortOnConnectFail = false;
+            return ConnectionMultiplexer.Connect(options);
+        });
+        builder.Services.AddSingleton<IReadinessCheck, RedisReadinessCheck>();
+        builder.Services.AddSingleton<IReadinessCheck, ClusterReadinessCheck>();
+
+        builder.UseOrleansClient(client =>
+        {
+            client.UseRedisClustering(_ => { });
+            client.UseConnectionRetryFilter(new ConnectRetry(TimeSpan.FromSeconds(60)).ShouldRetryAsync);
+        });
+
+        builder.Services.AddOptions<RedisClusteringOptions>()
+            .Configure<IConnectionMultiplexer>((o, multiplexer) =>
+            {
+                o.ConfigurationOptions = ConfigurationOptions.Parse(Normalize(redis));
+                o.CreateMultiplexer = _ => Task.FromResult((multiplexer, IsShared: true));
+                o.CreateRedisKey = cluster => (RedisKey)GrainKeys.RedisMembershipKey(redis.KeyPrefix, cluster.ServiceId, cluster.ClusterId);
+            });
+        builder.Services.AddOptions<ClusterOptions>()
+            .Configure<IOptions<CoordinatorClusterOptions>>((o, cluster) => (o.ClusterId, o.ServiceId) = (cluster.Value.ClusterId, cluster.Value.ServiceId));
+        builder.Services.AddOptions<ClientMessagingOptions>()
+            .Configure<IOptions<CoordinatorClusterOptions>>((o, cluster) => o.ResponseTimeout = cluster.Value.ResponseTimeout);
+        builder.Services.AddOptions<GatewayOptions>()
+            .Configure<IOptions<CoordinatorClusterOptions>>((o, cluster) => o.GatewayListRefreshPeriod = cluster.Value.GatewayListRefreshPeriod);
+    }
+
+    private static string Normalize(CoordinatorRedisOptions redis)
+        => RedisConnectionString.TryNormalize(redis.ConnectionString ?? string.Empty, out var configuration, out var error)
+            ? configuration
+            : throw new InvalidOperationException($"Redis:ConnectionString is not valid: {error}");
+
+    /// <summary>
+    /// The gateway may start before any silo: keep trying for <paramref name="window"/> from the first failure,
+    /// then let the start fail, so a misconfigured gateway does not hang forever.
+    /// </summary>
+    private sealed class ConnectRetry(TimeSpan window)
+    {
+        private DateTimeOffset? _firstFailure;
+
+        public async Task<bool> ShouldRetryAsync(Exception exception, CancellationToken cancellationToken)
+        {
+            _firstFailure ??= DateTimeOffset.UtcNow;
+            if (cancellationToken.IsCancellationRequested || DateTimeOffset.UtcNow - _firstFailure > window)
+            {
+                return false;
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(500), cancellationToken);
+            return true;
+        }
+    }
+}

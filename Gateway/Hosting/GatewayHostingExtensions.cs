@@ -1,0 +1,141 @@
+using System.Diagnostics;
+using System.Net;
+using Orleans.Coordinator.Apis;
+using Orleans.Coordinator.Grains.Interfaces.Configuration;
+
+namespace Orleans.Coordinator.Hosting;
+
+/// <summary>How this gateway reaches its grains.</summary>
+public enum GatewayMode
+{
+    /// <summary>An in-process silo with in-memory state.</summary>
+    Embedded,
+
+    /// <summary>An Orleans client of a Redis-backed cluster.</summary>
+    Cluster,
+}
+
+/// <summary>What the gateway decided at startup, for the startup log and <c>/readyz</c>.</summary>
+public sealed record GatewayStartupInfo(GatewayMode Mode, string AuthDescription);
+
+/// <summary>Composition of the Gateway host.</summary>
+public static partial class GatewayHostingExtensions
+{
+    /// <summary>
+    /// Adds everything the gateway serves. Cluster mode when <c>Redis:ConnectionString</c> is set,
+    /// embedded mode otherwise.
+    /// </summary>
+    public static WebApplicationBuilder AddCoordinatorGateway(this WebApplicationBuilder builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        var services = builder.Services;
+        services.AddValidatedOptions<CoordinatorRedisOptions>(CoordinatorRedisOptions.SectionName);
+        services.AddValidatedOptions<CoordinatorClusterOptions>(CoordinatorClusterOptions.SectionName);
+        services.AddValidatedOptions<MappingOptions>(MappingOptions.SectionName);
+
+        services.AddProblemDetails(o => o.CustomizeProblemDetails = context =>
+            context.ProblemDetails.Extensions["traceId"] = Activity.Current?.Id ?? context.HttpContext.TraceIdentifier);
+        services.AddExceptionHandler<ExceptionProblemHandler>();
+        // Body binding failures throw, so the exception handler can name the bad field.
+        services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+        services.AddOpenApi();
+
+        var redis = builder.Configuration.GetSection(CoordinatorRedisOptions.SectionName).Get<CoordinatorRedisOptions>() ?? new();
+        GatewayMode mode;
+        string auth;
+        if (redis.IsConfigured)
+        {
+            mode = GatewayMode.Cluster;
+            builder.AddClusterClient(redis);
+            auth = builder.AddCoordinatorAuthentication(allowAnonymousWithoutTokens: false, "a cluster-mode gateway");
+        }
+        else
+        {
+            mode = GatewayMode.Embedded;
+            builder.AddEmbeddedSilo();
+            services.AddSingleton<IReadinessCheck, ClusterReadinessCheck>();
+            auth = builder.AddCoordinatorAuthentication(
+                allowAnonymousWithoutTokens: ListensOnLoopbackOnly(builder.Configuration["urls"]),
+                "an embedded gateway listening beyond loopback");
+        }
+
+        services.AddSingleton(new GatewayStartupInfo(mode, auth));
+        services.AddHostedService<StartupBanner>();
+        return builder;
+    }
+
+    /// <summary>Maps the middleware and every endpoint.</summary>
+    public static WebApplication MapCoordinatorGateway(this WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        var info = app.Services.GetRequiredService<GatewayStartupInfo>();
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        app.UseAuthentication();
+        app.UseAuthorization();
+
+        app.MapOpenApi().AllowAnonymous();
+        app.MapCoordinatorHealth(info.Mode == GatewayMode.Embedded ? "embedded" : "cluster");
+        app.MapUsersApi();
+        app.MapMappingsApi();
+        if (info.Mode == GatewayMode.Embedded)
+        {
+            app.MapEmbeddedDashboard();
+        }
+
+        return app;
+    }
+
+    /// <summary>True when every configured URL binds a loopback address (the default does).</summary>
+    internal static bool ListensOnLoopbackOnly(string? urls)
+    {
+        if (string.IsNullOrWhiteSpace(urls))
+        {
+            return true;
+        }
+
+        foreach (var url in urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var hostStart = url.IndexOf("://", StringComparison.Ordinal);
+            var rest = hostStart < 0 ? url : url[(hostStart + 3)..];
+            var host = rest.StartsWith('[') ? rest[..(rest.IndexOf(']') + 1)] : rest.Split(':', '/')[0];
+            var loopback = host.Equals("localhost", StringComparison.OrdinalIgnoreCase)
+                           || (IPAddress.TryParse(host.Trim('[', ']'), out var address) && IPAddress.IsLoopback(address));
+            if (!loopback)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private sealed partial class StartupBanner(GatewayStartupInfo info, ILogger<StartupBanner> logger) : IHostedService
+    {
+        public Task StartAsync(CancellationToken cancellationToken)
+        {
+            if (info.Mode == GatewayMode.Embedded)
+            {
+                LogEmbedded(logger);
+            }
+            else
+            {
+                LogCluster(logger);
+            }
+
+            LogAuth(logger, info.AuthDescription);
+            return Task.CompletedTask;
+        }
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        [LoggerMessage(Level = LogLevel.Warning, Message = "Embedded mode: state is kept in memory only and is lost when this process stops. Set Redis__ConnectionString to run against a cluster.")]
+        private static partial void LogEmbedded(ILogger logger);
+
+        [LoggerMessage(Level = LogLevel.Information, Message = "Cluster mode: grains are reached through Redis membership.")]
+        private static partial void LogCluster(ILogger logger);
+
+        [LoggerMessage(Level = LogLevel.Warning, Message = "{Auth}")]
+        private static partial void LogAuth(ILogger logger, string auth);
+    }
+}

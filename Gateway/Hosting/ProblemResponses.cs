@@ -1,0 +1,108 @@
+using System.Globalization;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+
+namespace Orleans.Coordinator.Hosting;
+
+/// <summary>
+/// Every error this service answers, as RFC 9457 problem details with a stable <c>type</c> URI.
+/// Bodies carry what a client needs (field, limit, retryAfterMs) and never a stack trace or a secret.
+/// </summary>
+public static class ProblemResponses
+{
+    /// <summary>Prefix of every problem type URI; the list is in docs/api.md.</summary>
+    public const string TypePrefix = "urn:orleans-coordinator:problem:";
+
+    /// <summary>400: a field is missing, malformed or out of range.</summary>
+    public static ProblemDetails Validation(string field, string message)
+    {
+        var problem = Create(StatusCodes.Status400BadRequest, "validation", "The request is not valid.", message);
+        problem.Extensions["field"] = field;
+        problem.Extensions["errors"] = new Dictionary<string, string[]> { [field] = [message] };
+        return problem;
+    }
+
+    /// <summary>401: no or a wrong bearer token.</summary>
+    public static ProblemDetails Unauthorized()
+        => Create(StatusCodes.Status401Unauthorized, "unauthorized", "A valid bearer token is required.",
+            "Send Authorization: Bearer <token> with a configured client or admin token.");
+
+    /// <summary>403: a client token on a management call.</summary>
+    public static ProblemDetails Forbidden()
+        => Create(StatusCodes.Status403Forbidden, "forbidden", "This call needs an admin token.", null);
+
+    /// <summary>404: the named thing does not exist.</summary>
+    public static ProblemDetails NotFound(string slug, string title, string? detail = null)
+        => Create(StatusCodes.Status404NotFound, slug, title, detail);
+
+    /// <summary>429: the user holds as many connections as allowed.</summary>
+    public static ProblemDetails ConnectionLimit(int limit, int active, long retryAfterMs)
+    {
+        var problem = Create(StatusCodes.Status429TooManyRequests, "connection-limit", "The user is at the connection limit.",
+            $"{active} of {limit} connections are in use.");
+        problem.Extensions["limit"] = limit;
+        problem.Extensions["active"] = active;
+        problem.Extensions["remaining"] = Math.Max(0, limit - active);
+        problem.Extensions["retryAfterMs"] = retryAfterMs;
+        return problem;
+    }
+
+    /// <summary>429: the bytes do not fit in what is left of the window's budget.</summary>
+    public static ProblemDetails ByteBudgetExhausted(long budget, long used, long remaining, long retryAfterMs, long resetAtMs)
+    {
+        var problem = Create(StatusCodes.Status429TooManyRequests, "byte-budget-exhausted", "The user's byte budget for this window is spent.",
+            $"{remaining} of {budget} bytes remain in this window.");
+        problem.Extensions["limit"] = budget;
+        problem.Extensions["used"] = used;
+        problem.Extensions["remaining"] = remaining;
+        problem.Extensions["retryAfterMs"] = retryAfterMs;
+        problem.Extensions["resetAtMs"] = resetAtMs;
+        return problem;
+    }
+
+    /// <summary>503: the grain cluster (or its storage) could not answer in time.</summary>
+    public static ProblemDetails Unavailable(string detail)
+        => Create(StatusCodes.Status503ServiceUnavailable, "unavailable", "The coordinator cluster is unavailable.", detail);
+
+    /// <summary>500: an unexpected failure; the details are in the server log under the trace id.</summary>
+    public static ProblemDetails Internal()
+        => Create(StatusCodes.Status500InternalServerError, "internal", "An unexpected error occurred.",
+            "The server log has the details under this response's traceId.");
+
+    /// <summary>A problem result; sets <c>Retry-After</c> (whole seconds, rounded up) when the problem carries <c>retryAfterMs</c>.</summary>
+    public static ProblemHttpResult Result(HttpContext context, ProblemDetails problem)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(problem);
+        SetRetryAfter(context, problem);
+        return TypedResults.Problem(problem);
+    }
+
+    /// <summary>Writes a problem directly to the response (for middleware and auth handlers).</summary>
+    public static async Task WriteAsync(HttpContext context, ProblemDetails problem)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(problem);
+        context.Response.StatusCode = problem.Status ?? StatusCodes.Status500InternalServerError;
+        SetRetryAfter(context, problem);
+        var service = context.RequestServices.GetRequiredService<IProblemDetailsService>();
+        await service.WriteAsync(new ProblemDetailsContext { HttpContext = context, ProblemDetails = problem });
+    }
+
+    private static void SetRetryAfter(HttpContext context, ProblemDetails problem)
+    {
+        if (problem.Extensions.TryGetValue("retryAfterMs", out var value) && value is long ms)
+        {
+            var seconds = Math.Max(1, (ms + 999) / 1000);
+            context.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
+        }
+    }
+
+    private static ProblemDetails Create(int status, string slug, string title, string? detail) => new()
+    {
+        Type = TypePrefix + slug,
+        Title = title,
+        Status = status,
+        Detail = detail,
+    };
+}

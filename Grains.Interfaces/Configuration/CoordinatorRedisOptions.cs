@@ -1,0 +1,44 @@
+namespace Orleans.Coordinator.Grains.Interfaces.Configuration;
+
+/// <summary>
+/// The <c>Redis</c> configuration section. A connection string switches a process to cluster mode:
+/// Redis membership, Redis grain storage and Redis route mappings.
+/// </summary>
+public sealed class CoordinatorRedisOptions : IValidatableOptions
+{
+    /// <summary>The configuration section name.</summary>
+    public const string SectionName = "Redis";
+
+    /// <summary>The default key prefix.</summary>
+    public const string DefaultKeyPrefix = "coordinator:";
+
+    /// <summary>
+    /// A StackExchange.Redis configuration string (<c>host:6379,password=...,ssl=true</c>) or a
+    /// <c>redis://[user:password@]host[:port][/db]</c> / <c>rediss://</c> URL. Empty means embedded mode.
+    /// </summary>
+    public string? ConnectionString { get; set; }
+
+    /// <summary>Prefix of every Redis key this deployment writes (membership, grain state, route mappings).</summary>
+    public string KeyPrefix { get; set; } = DefaultKeyPrefix;
+
+    /// <summary>True when a connection string is configured.</summary>
+    public bool IsConfigured => !string.IsNullOrWhiteSpace(ConnectionString);
+
+    /// <summary>Describes every problem with these options; empty when they are usable.</summary>
+    public IEnumerable<string> Validate()
+    {
+        if (string.IsNullOrEmpty(KeyPrefix))
+        {
+            yield return "Redis:KeyPrefix must not be empty (default 'coordinator:').";
+        }
+        else if (KeyPrefix.Length > 64 || KeyPrefix.Any(char.IsWhiteSpace))
+        {
+            yield return "Redis:KeyPrefix must be at most 64 characters without white space.";
+        }
+
+        if (IsConfigured && !RedisConnectionString.TryNormalize(ConnectionString!, out _, out var error))
+        {
+            yield return $"Redis:ConnectionString is not valid: {error}";
+        }
+    }
+}

@@ -1,0 +1,146 @@
+using System.Diagnostics.CodeAnalysis;
+
+namespace Orleans.Coordinator.Grains.Interfaces;
+
+/// <summary>How route-mapping identifiers are normalised before they become grain and Redis keys.</summary>
+public enum IdentifierNormalization
+{
+    /// <summary>Trim and lower-case (invariant culture). <c>Alice@Example.COM</c> and <c>alice@example.com</c> share one mapping.</summary>
+    LowerCase = 0,
+
+    /// <summary>Trim only; identifiers are case-sensitive.</summary>
+    None = 1,
+}
+
+/// <summary>
+/// The one place that builds, validates and normalises grain keys and the Redis keys derived from them.
+/// Every caller (gateway, internal service, test) goes through here so that one identifier always names one grain.
+/// </summary>
+public static class GrainKeys
+{
+    /// <summary>Longest accepted user name.</summary>
+    public const int MaxUserLength = 128;
+
+    /// <summary>Longest accepted route-mapping identifier.</summary>
+    public const int MaxIdentifierLength = 256;
+
+    /// <summary>Longest accepted instance id.</summary>
+    public const int MaxInstanceIdLength = 128;
+
+    /// <summary>Longest accepted lease id.</summary>
+    public const int MaxLeaseIdLength = 64;
+
+    /// <summary>Longest accepted route destination.</summary>
+    public const int MaxDestinationLength = 256;
+
+    /// <summary>The punctuation allowed in keys besides ASCII letters and digits.</summary>
+    public const string AllowedPunctuation = "._-@+=:~!";
+
+    /// <summary>A human-readable description of the key character set, for error messages and docs.</summary>
+    public const string CharacterSetDescription = "ASCII letters, digits and . _ - @ + = : ~ !";
+
+    /// <summary>Validates a user name (case-sensitive, not trimmed) and returns it as the user grain key.</summary>
+    public static bool TryUser(string? raw, [NotNullWhen(true)] out string? key, [NotNullWhen(false)] out string? error)
+        => TryKey(raw, "user", MaxUserLength, out key, out error);
+
+    /// <summary>Validates an instance id (case-sensitive).</summary>
+    public static bool TryInstanceId(string? raw, [NotNullWhen(true)] out string? key, [NotNullWhen(false)] out string? error)
+        => TryKey(raw, "instanceId", MaxInstanceIdLength, out key, out error);
+
+    /// <summary>Validates a lease id.</summary>
+    public static bool TryLeaseId(string? raw, [NotNullWhen(true)] out string? key, [NotNullWhen(false)] out string? error)
+        => TryKey(raw, "leaseId", MaxLeaseIdLength, out key, out error);
+
+    /// <summary>Trims, validates and normalises a route-mapping identifier; the result is the mapping grain key.</summary>
+    public static bool TryIdentifier(
+        string? raw,
+        IdentifierNormalization normalization,
+        [NotNullWhen(true)] out string? key,
+        [NotNullWhen(false)] out string? error)
+    {
+        var trimmed = raw?.Trim();
+        if (!TryKey(trimmed, "identifier", MaxIdentifierLength, out key, out error))
+        {
+            return false;
+        }
+
+        if (normalization == IdentifierNormalization.LowerCase)
+        {
+            key = key.ToLowerInvariant();
+        }
+
+        return true;
+    }
+
+    /// <summary>Validates a route destination: 1 to 256 printable ASCII characters, no white space.</summary>
+    public static bool TryDestination(string? raw, [NotNullWhen(true)] out string? destination, [NotNullWhen(false)] out string? error)
+    {
+        destination = null;
+        if (string.IsNullOrEmpty(raw))
+        {
+            error = "destination is required.";
+            return false;
+        }
+
+        if (raw.Length > MaxDestinationLength)
+        {
+            error = $"destination must be at most {MaxDestinationLength} characters.";
+            return false;
+        }
+
+        foreach (var c in raw)
+        {
+            if (c <= ' ' || c > '~')
+            {
+                error = "destination must be printable ASCII without white space.";
+                return false;
+            }
+        }
+
+        destination = raw;
+        error = null;
+        return true;
+    }
+
+    /// <summary>The Redis key of a route mapping: <c>{prefix}route:{identifier}</c>, a plain string operators may SET and DEL.</summary>
+    public static string RedisRouteKey(string keyPrefix, string identifierKey) => $"{keyPrefix}route:{identifierKey}";
+
+    /// <summary>The Redis hash that holds the silo membership table of one cluster.</summary>
+    public static string RedisMembershipKey(string keyPrefix, string serviceId, string clusterId) => $"{keyPrefix}{serviceId}/members/{clusterId}";
+
+    /// <summary>The Redis prefix under which grain state of one service is stored.</summary>
+    public static string RedisGrainStatePrefix(string keyPrefix, string serviceId) => $"{keyPrefix}{serviceId}/state/";
+
+    /// <summary>True when <paramref name="c"/> may appear in a key.</summary>
+    public static bool IsAllowedKeyChar(char c)
+        => c is (>= 'a' and <= 'z') or (>= 'A' and <= 'Z') or (>= '0' and <= '9') || AllowedPunctuation.Contains(c);
+
+    private static bool TryKey(string? raw, string field, int maxLength, [NotNullWhen(true)] out string? key, [NotNullWhen(false)] out string? error)
+    {
+        key = null;
+        if (string.IsNullOrEmpty(raw))
+        {
+            error = $"{field} is required.";
+            return false;
+        }
+
+        if (raw.Length > maxLength)
+        {
+            error = $"{field} must be at most {maxLength} characters.";
+            return false;
+        }
+
+        foreach (var c in raw)
+        {
+            if (!IsAllowedKeyChar(c))
+            {
+                error = $"{field} may contain only {CharacterSetDescription}.";
+                return false;
+            }
+        }
+
+        key = raw;
+        error = null;
+        return true;
+    }
+}

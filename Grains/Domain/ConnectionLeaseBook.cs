@@ -1,0 +1,114 @@
+namespace Orleans.Coordinator.Grains.Domain;
+
+/// <summary>One concurrent-connection lease.</summary>
+/// <param name="LeaseId">Random id handed to the holder.</param>
+/// <param name="InstanceId">The proxy instance holding the connection.</param>
+/// <param name="TtlMs">How far each renewal pushes the expiry.</param>
+/// <param name="AcquiredAtMs">When the lease was granted (Unix ms).</param>
+/// <param name="ExpiresAtMs">When the lease lapses unless renewed (Unix ms).</param>
+public sealed record ConnectionLease(string LeaseId, string InstanceId, long TtlMs, long AcquiredAtMs, long ExpiresAtMs)
+{
+    /// <summary>True once <paramref name="nowMs"/> has reached the expiry.</summary>
+    public bool IsExpired(long nowMs) => nowMs >= ExpiresAtMs;
+}
+
+/// <summary>The outcome of <see cref="ConnectionLeaseBook.TryAcquire"/>.</summary>
+/// <param name="Granted">True when the lease was added.</param>
+/// <param name="Lease">The new lease when granted.</param>
+/// <param name="Active">Live leases after the decision.</param>
+/// <param name="Limit">The limit the decision was made against.</param>
+/// <param name="EarliestExpiryMs">When denied: the soonest a slot frees by expiry (0 if none).</param>
+public readonly record struct LeaseDecision(bool Granted, ConnectionLease? Lease, int Active, int Limit, long EarliestExpiryMs);
+
+/// <summary>
+/// The live connection leases of one user. Pure: no I/O, no clock of its own; the caller passes the
+/// time. A grain keeps one of these in memory and persists it after every change it acknowledges.
+/// </summary>
+public sealed class ConnectionLeaseBook
+{
+    private readonly Dictionary<string, ConnectionLease> _leases;
+
+    /// <summary>Creates a book holding <paramref name="leases"/> (duplicates by id keep the last).</summary>
+    public ConnectionLeaseBook(IEnumerable<ConnectionLease>? leases = null)
+    {
+        _leases = new Dictionary<string, ConnectionLease>(StringComparer.Ordinal);
+        foreach (var lease in leases ?? [])
+        {
+            _leases[lease.LeaseId] = lease;
+        }
+    }
+
+    /// <summary>Every lease held, expired ones included until <see cref="PruneExpired"/> runs.</summary>
+    public IReadOnlyCollection<ConnectionLease> Leases => _leases.Values;
+
+    /// <summary>Number of leases not yet expired at <paramref name="nowMs"/>.</summary>
+    public int CountActive(long nowMs) => _leases.Values.Count(l => !l.IsExpired(nowMs));
+
+    /// <summary>Removes every lease expired at <paramref name="nowMs"/> and returns how many went.</summary>
+    public int PruneExpired(long nowMs)
+    {
+        List<string>? expired = null;
+        foreach (var lease in _leases.Values)
+        {
+            if (lease.IsExpired(nowMs))
+            {
+                (expired ??= []).Add(lease.LeaseId);
+            }
+        }
+
+        foreach (var id in expired ?? [])
+        {
+            _leases.Remove(id);
+        }
+
+        return expired?.Count ?? 0;
+    }
+
+    /// <summary>
+    /// Grants a lease with <paramref name="leaseId"/> when fewer than <paramref name="limit"/> leases are live.
+    /// Expired leases never count against the limit. A limit of 0 refuses every acquire.
+    /// </summary>
+    public LeaseDecision TryAcquire(long nowMs, string leaseId, string instanceId, long ttlMs, int limit)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(leaseId);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(ttlMs, 0);
+        if (_leases.ContainsKey(leaseId))
+        {
+            throw new InvalidOperationException("Lease ids must be unique.");
+        }
+
+        var active = CountActive(nowMs);
+        if (active >= limit)
+        {
+            var earliest = _leases.Values.Where(l => !l.IsExpired(nowMs)).Select(l => l.ExpiresAtMs).DefaultIfEmpty(0).Min();
+            return new LeaseDecision(false, null, active, limit, earliest);
+        }
+
+        var lease = new ConnectionLease(leaseId, instanceId, ttlMs, nowMs, SaturatingAdd(nowMs, ttlMs));
+        _leases.Add(leaseId, lease);
+        return new LeaseDecision(true, lease, active + 1, limit, lease.ExpiresAtMs);
+    }
+
+    /// <summary>
+    /// Pushes a live lease's expiry to now + ttl (its own ttl unless <paramref name="ttlMs"/> is given).
+    /// Returns the renewed lease, or null when it is unknown or already expired: an expired lease is gone,
+    /// its slot may already be someone else's.
+    /// </summary>
+    public ConnectionLease? Renew(long nowMs, string leaseId, long? ttlMs = null)
+    {
+        if (!_leases.TryGetValue(leaseId, out var lease) || lease.IsExpired(nowMs))
+        {
+            return null;
+        }
+
+        var ttl = ttlMs ?? lease.TtlMs;
+        var renewed = lease with { TtlMs = ttl, ExpiresAtMs = Math.Max(lease.ExpiresAtMs, SaturatingAdd(nowMs, ttl)) };
+        _leases[leaseId] = renewed;
+        return renewed;
+    }
+
+    /// <summary>Removes a lease; false when it was not held.</summary>
+    public bool Release(string leaseId) => _leases.Remove(leaseId);
+
+    private static long SaturatingAdd(long a, long b) => b > long.MaxValue - a ? long.MaxValue : a + b;
+}

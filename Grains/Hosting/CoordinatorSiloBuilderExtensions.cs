@@ -1,0 +1,97 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using Orleans.Clustering.Redis;
+using Orleans.Configuration;
+using Orleans.Coordinator.Grains.Infrastructure;
+using Orleans.Coordinator.Grains.Interfaces;
+using Orleans.Coordinator.Grains.Interfaces.Configuration;
+using Orleans.Coordinator.Grains.Leases;
+using Orleans.Persistence;
+using StackExchange.Redis;
+
+namespace Orleans.Coordinator.Grains.Hosting;
+
+/// <summary>The one call that turns an Orleans silo into a coordinator silo.</summary>
+public static class CoordinatorSiloBuilderExtensions
+{
+    /// <summary>
+    /// Adds the coordinator grains and everything they need, configured from the silo's configuration
+    /// (sections <c>Redis</c>, <c>Orleans</c>, <c>Leases</c>, <c>Mappings</c>).
+    /// <list type="bullet">
+    /// <item>With <c>Redis:ConnectionString</c>: grain state and route mappings in Redis under
+    /// <c>Redis:KeyPrefix</c>, over one shared connection, and (when <paramref name="useRedisClustering"/>)
+    /// Redis membership with fast failure detection.</item>
+    /// <item>Without: in-memory grain storage and route mappings; the caller chooses clustering
+    /// (localhost clustering, or a TestCluster's own membership).</item>
+    /// </list>
+    /// </summary>
+    public static ISiloBuilder AddCoordinator(this ISiloBuilder builder, bool useRedisClustering = true)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        var services = builder.Services;
+        services.AddCoordinatorGrainServices();
+
+        var redis = builder.Configuration.GetSection(CoordinatorRedisOptions.SectionName).Get<CoordinatorRedisOptions>() ?? new();
+        if (!redis.IsConfigured)
+        {
+            services.TryAddSingleton<IRouteStore, InMemoryRouteStore>();
+            builder.AddMemoryGrainStorage(CoordinatorStorage.Name, o => o.GrainStorageSerializer = new JsonGrainStateSerializer());
+            return builder;
+        }
+
+        services.TryAddSingleton<CoordinatorRedis>();
+        services.TryAddSingleton<IRouteStore, RedisRouteStore>();
+
+        builder.AddRedisGrainStorage(CoordinatorStorage.Name, (OptionsBuilder<RedisStorageOptions> storage) => storage
+            .Configure<CoordinatorRedis, IOptions<ClusterOptions>>((o, shared, cluster) =>
+            {
+                o.ConfigurationOptions = CoordinatorRedis.BuildConfiguration(shared.Options);
+                o.CreateMultiplexer = async _ => (await shared.GetAsync(), IsShared: true);
+                o.GrainStorageSerializer = new JsonGrainStateSerializer();
+                o.DeleteStateOnClear = true;
+                var prefix = GrainKeys.RedisGrainStatePrefix(shared.KeyPrefix, cluster.Value.ServiceId);
+                o.GetStorageKey = (grainType, grainId) => $"{prefix}{grainId}/{grainType}";
+            }));
+
+        if (useRedisClustering)
+        {
+            builder.UseRedisClustering(_ => { });
+            services.AddOptions<RedisClusteringOptions>()
+                .Configure<CoordinatorRedis>((o, shared) =>
+                {
+                    o.ConfigurationOptions = CoordinatorRedis.BuildConfiguration(shared.Options);
+                    o.CreateMultiplexer = async _ => (await shared.GetAsync(), IsShared: true);
+                    o.CreateRedisKey = cluster => (RedisKey)GrainKeys.RedisMembershipKey(shared.KeyPrefix, cluster.ServiceId, cluster.ClusterId);
+                });
+            services.AddOptions<ClusterMembershipOptions>()
+                .Configure<IOptions<CoordinatorClusterOptions>>((o, cluster) =>
+                {
+                    o.ProbeTimeout = cluster.Value.ProbeTimeout;
+                    o.NumMissedProbesLimit = cluster.Value.NumMissedProbesLimit;
+                    o.NumVotesForDeathDeclaration = 1;
+                    o.TableRefreshTimeout = TimeSpan.FromSeconds(5);
+                    o.DeathVoteExpirationTimeout = TimeSpan.FromSeconds(30);
+                });
+            services.AddOptions<SiloMessagingOptions>()
+                .Configure<IOptions<CoordinatorClusterOptions>>((o, cluster) => o.ResponseTimeout = cluster.Value.ResponseTimeout);
+        }
+
+        return builder;
+    }
+
+    /// <summary>Registers the services the grains depend on, with validated options.</summary>
+    public static IServiceCollection AddCoordinatorGrainServices(this IServiceCollection services)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton(sp => new CoordinatorClock(sp.GetRequiredService<TimeProvider>()));
+        services.AddValidatedOptions<CoordinatorRedisOptions>(CoordinatorRedisOptions.SectionName);
+        services.AddValidatedOptions<CoordinatorClusterOptions>(CoordinatorClusterOptions.SectionName);
+        services.AddValidatedOptions<LeaseOptions>(LeaseOptions.SectionName);
+        services.AddValidatedOptions<MappingOptions>(MappingOptions.SectionName);
+        return services;
+    }
+}

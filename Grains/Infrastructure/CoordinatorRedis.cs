@@ -1,0 +1,83 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Orleans.Coordinator.Grains.Interfaces.Configuration;
+using StackExchange.Redis;
+
+namespace Orleans.Coordinator.Grains.Infrastructure;
+
+/// <summary>
+/// The one Redis connection of a silo process, shared by membership, grain storage and route mappings.
+/// Connects on first use; a failed connect is retried by the next caller instead of being cached.
+/// </summary>
+public sealed partial class CoordinatorRedis(IOptions<CoordinatorRedisOptions> options, ILogger<CoordinatorRedis> logger) : IAsyncDisposable
+{
+    /// <summary>The Redis options in force.</summary>
+    public CoordinatorRedisOptions Options => options.Value;
+
+    private Task<IConnectionMultiplexer>? _connecting;
+
+    /// <summary>The configured key prefix.</summary>
+    public string KeyPrefix => options.Value.KeyPrefix;
+
+    /// <summary>The shared multiplexer, connecting if needed.</summary>
+    public Task<IConnectionMultiplexer> GetAsync()
+    {
+        var current = Volatile.Read(ref _connecting);
+        if (current is { IsFaulted: false, IsCanceled: false })
+        {
+            return current;
+        }
+
+        var next = ConnectAsync();
+        var winner = Interlocked.CompareExchange(ref _connecting, next, current);
+        return ReferenceEquals(winner, current) ? next : winner!;
+    }
+
+    /// <summary>The default database of the shared multiplexer.</summary>
+    public async Task<IDatabase> GetDatabaseAsync() => (await GetAsync()).GetDatabase();
+
+    /// <inheritdoc/>
+    public async ValueTask DisposeAsync()
+    {
+        var current = Volatile.Read(ref _connecting);
+        if (current is { IsCompletedSuccessfully: true })
+        {
+            await current.Result.DisposeAsync();
+        }
+    }
+
+    /// <summary>Builds StackExchange.Redis options from <see cref="CoordinatorRedisOptions"/>.</summary>
+    public static ConfigurationOptions BuildConfiguration(CoordinatorRedisOptions options)
+    {
+        if (!RedisConnectionString.TryNormalize(options.ConnectionString ?? string.Empty, out var configuration, out var error))
+        {
+            throw new InvalidOperationException($"Redis:ConnectionString is not valid: {error}");
+        }
+
+        var config = ConfigurationOptions.Parse(configuration);
+        config.ClientName ??= "orleans-coordinator";
+        return config;
+    }
+
+    private async Task<IConnectionMultiplexer> ConnectAsync()
+    {
+        var config = BuildConfiguration(options.Value);
+        try
+        {
+            var multiplexer = await ConnectionMultiplexer.ConnectAsync(config);
+            LogConnected(logger, config.ToString(includePassword: false));
+            return multiplexer;
+        }
+        catch (Exception ex)
+        {
+            LogConnectFailed(logger, config.ToString(includePassword: false), ex.Message);
+            throw;
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Connected to Redis at {Endpoint}.")]
+    private static partial void LogConnected(ILogger logger, string endpoint);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Could not connect to Redis at {Endpoint}: {Reason}")]
+    private static partial void LogConnectFailed(ILogger logger, string endpoint, string reason);
+}

@@ -1,0 +1,39 @@
+using Microsoft.Extensions.Options;
+using Orleans.Coordinator.Grains.Interfaces;
+using Orleans.Coordinator.Grains.Interfaces.Configuration;
+using StackExchange.Redis;
+
+namespace Orleans.Coordinator.Grains.Infrastructure;
+
+/// <summary>
+/// Route mappings as plain Redis strings at <c>{prefix}route:{identifier}</c>, so operators can still
+/// <c>redis-cli SET</c> and <c>DEL</c> them. Writes are acknowledged once Redis has them.
+/// </summary>
+public sealed class RedisRouteStore(CoordinatorRedis redis, IOptions<CoordinatorRedisOptions> options) : IRouteStore
+{
+    private readonly string _prefix = options.Value.KeyPrefix;
+
+    /// <inheritdoc/>
+    public async Task<string?> GetAsync(string identifierKey)
+    {
+        var db = await redis.GetDatabaseAsync();
+        var value = await db.StringGetAsync(Key(identifierKey));
+        return value.IsNullOrEmpty ? null : value.ToString();
+    }
+
+    /// <inheritdoc/>
+    public async Task SetAsync(string identifierKey, string destination)
+    {
+        var db = await redis.GetDatabaseAsync();
+        await db.StringSetAsync(Key(identifierKey), destination);
+    }
+
+    /// <inheritdoc/>
+    public async Task DeleteAsync(string identifierKey)
+    {
+        var db = await redis.GetDatabaseAsync();
+        await db.KeyDeleteAsync(Key(identifierKey));
+    }
+
+    private RedisKey Key(string identifierKey) => GrainKeys.RedisRouteKey(_prefix, identifierKey);
+}

@@ -1,0 +1,68 @@
+using Microsoft.Extensions.Options;
+using Orleans.Coordinator.Grains.Infrastructure;
+using Orleans.Coordinator.Grains.Interfaces;
+using Orleans.Coordinator.Grains.Interfaces.Configuration;
+using Orleans.Coordinator.Grains.Interfaces.Routing;
+
+namespace Orleans.Coordinator.Grains.Routing;
+
+/// <summary>
+/// Owns one identifier's route. The store (a plain Redis string in cluster mode) is the truth; the grain
+/// keeps a copy for <see cref="MappingOptions.CacheTtl"/> so lookups are answered from memory, and drops
+/// it on every write and on invalidate.
+/// </summary>
+internal sealed class RouteMappingGrain(IRouteStore store, CoordinatorClock clock, IOptions<MappingOptions> options)
+    : Grain, IRouteMappingGrain
+{
+    private string? _cached;
+    private long _cachedUntilMs = long.MinValue;
+
+    private string Identifier => this.GetPrimaryKeyString();
+
+    public async Task<RouteResolution> ResolveRouteAsync()
+    {
+        var now = clock.NowMs;
+        if (now >= _cachedUntilMs)
+        {
+            _cached = await store.GetAsync(Identifier);
+            _cachedUntilMs = now + (long)options.Value.CacheTtl.TotalMilliseconds;
+        }
+
+        return string.IsNullOrEmpty(_cached)
+            ? new RouteResolution(Identifier, options.Value.DefaultDestination, RouteSource.Default)
+            : new RouteResolution(Identifier, _cached, RouteSource.Mapping);
+    }
+
+    public async Task SetDestinationAsync(string destination)
+    {
+        if (!GrainKeys.TryDestination(destination, out var valid, out var error))
+        {
+            throw new CoordinatorValidationException("destination", error);
+        }
+
+        Invalidate();
+        await store.SetAsync(Identifier, valid);
+        Remember(valid);
+    }
+
+    public async Task RemoveDestinationAsync()
+    {
+        Invalidate();
+        await store.DeleteAsync(Identifier);
+        Remember(null);
+    }
+
+    public Task InvalidateAsync()
+    {
+        Invalidate();
+        return Task.CompletedTask;
+    }
+
+    private void Remember(string? destination)
+    {
+        _cached = destination;
+        _cachedUntilMs = clock.NowMs + (long)options.Value.CacheTtl.TotalMilliseconds;
+    }
+
+    private void Invalidate() => _cachedUntilMs = long.MinValue;
+}
