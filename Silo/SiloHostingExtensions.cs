@@ -1,0 +1,97 @@
+using System.Diagnostics;
+using Orleans.Configuration;
+using Orleans.Coordinator.Grains.Hosting;
+using Orleans.Coordinator.Grains.Infrastructure;
+using Orleans.Coordinator.Grains.Interfaces.Configuration;
+using Orleans.Coordinator.Hosting;
+using Orleans.Dashboard;
+using Orleans.Runtime;
+
+namespace Orleans.Coordinator.Silo;
+
+/// <summary>Composition of a silo process.</summary>
+public static class SiloHostingExtensions
+{
+    /// <summary>
+    /// Adds the silo (coordinator grains, Redis membership and storage, endpoints from the <c>Orleans</c>
+    /// section, dashboard) and its HTTP side (health, problem details, admin-token auth).
+    /// </summary>
+    public static WebApplicationBuilder AddCoordinatorSilo(this WebApplicationBuilder builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        var redis = builder.Configuration.GetSection(CoordinatorRedisOptions.SectionName).Get<CoordinatorRedisOptions>() ?? new();
+        if (!redis.IsConfigured)
+        {
+            throw new InvalidOperationException(
+                "A silo runs in cluster mode and needs Redis:ConnectionString (e.g. Redis__ConnectionString=127.0.0.1:6379). " +
+                "For one process without Redis, run the Gateway alone: dotnet run --project Gateway.");
+        }
+
+        var cluster = builder.Configuration.GetSection(CoordinatorClusterOptions.SectionName).Get<CoordinatorClusterOptions>() ?? new();
+        var problems = cluster.Validate().Concat(redis.Validate()).ToList();
+        if (problems.Count > 0)
+        {
+            throw new InvalidOperationException(string.Join(" ", problems));
+        }
+
+        builder.UseOrleans(silo => silo
+            .AddCoordinator()
+            .Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (cluster.ClusterId, cluster.ServiceId))
+            .ConfigureEndpoints(cluster.AdvertisedAddress, cluster.SiloPort, cluster.GatewayPort, listenOnAnyHostAddress: false)
+            .AddDashboard());
+
+        var services = builder.Services;
+        services.AddProblemDetails(o => o.CustomizeProblemDetails = context =>
+            context.ProblemDetails.Extensions["traceId"] = Activity.Current?.Id ?? context.HttpContext.TraceIdentifier);
+        services.AddExceptionHandler<ExceptionProblemHandler>();
+        services.AddSingleton<IReadinessCheck, SiloMembershipCheck>();
+        services.AddSingleton<IReadinessCheck, SiloRedisCheck>();
+        builder.AddCoordinatorAuthentication(allowAnonymousWithoutTokens: false, "a silo (its dashboard needs the admin token)");
+        return builder;
+    }
+
+    /// <summary>Maps health, readiness and the dashboard (admin token).</summary>
+    public static WebApplication MapCoordinatorSilo(this WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        app.UseAuthentication();
+        app.UseAuthorization();
+        app.MapCoordinatorHealth("silo");
+        app.MapOrleansDashboard(routePrefix: "/dashboard").RequireAuthorization(CoordinatorPolicies.Admin);
+        return app;
+    }
+
+    /// <summary>Ready once this silo is an active member of the cluster.</summary>
+    private sealed class SiloMembershipCheck(IClusterMembershipService membership, ILocalSiloDetails local) : IReadinessCheck
+    {
+        public string Name => "cluster";
+
+        public Task<string> CheckAsync(CancellationToken cancellationToken)
+        {
+            var snapshot = membership.CurrentSnapshot;
+            var status = snapshot.GetSiloStatus(local.SiloAddress);
+            if (status != SiloStatus.Active)
+            {
+                throw new InvalidOperationException($"silo is {status}");
+            }
+
+            var active = snapshot.Members.Values.Count(m => m.Status == SiloStatus.Active);
+            return Task.FromResult($"active; {active} active silo(s)");
+        }
+    }
+
+    /// <summary>Ready when the silo's shared Redis connection answers PING.</summary>
+    private sealed class SiloRedisCheck(CoordinatorRedis redis) : IReadinessCheck
+    {
+        public string Name => "redis";
+
+        public async Task<string> CheckAsync(CancellationToken cancellationToken)
+        {
+            var db = await redis.GetDatabaseAsync();
+            var latency = await db.PingAsync();
+            return $"PING {latency.TotalMilliseconds:0.##} ms";
+        }
+    }
+}
