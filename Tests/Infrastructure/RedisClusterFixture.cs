@@ -1,0 +1,111 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Hosting;
+using Orleans.Clustering.Redis;
+using Orleans.Configuration;
+using Orleans.Coordinator.Grains.Hosting;
+using Orleans.Coordinator.Grains.Interfaces;
+using Orleans.Hosting;
+using Orleans.Runtime;
+using Orleans.TestingHost;
+using StackExchange.Redis;
+
+namespace Orleans.Coordinator.Tests.Infrastructure;
+
+/// <summary>
+/// A real redis-server and a TestCluster of two silos that use Redis membership (not the test
+/// membership) and Redis grain storage, configured by <see cref="CoordinatorSiloBuilderExtensions.AddCoordinator"/>.
+/// </summary>
+public sealed class RedisClusterFixture : IAsyncLifetime
+{
+    public const int DefaultMaxConnections = 5;
+
+    public RedisServer Redis { get; private set; } = null!;
+
+    public TestCluster Cluster { get; private set; } = null!;
+
+    public string KeyPrefix { get; } = TestKeys.Prefix("rc");
+
+    public IGrainFactory Grains => Cluster.Client;
+
+    public string ServiceId => Cluster.Options.ServiceId;
+
+    public string ClusterId => Cluster.Options.ClusterId;
+
+    /// <summary>Settings for a cluster-mode gateway (or client) that joins this cluster.</summary>
+    public Dictionary<string, string?> GatewaySettings(string? keyPrefix = null) => new()
+    {
+        ["Redis:ConnectionString"] = Redis.ConnectionString,
+        ["Redis:KeyPrefix"] = keyPrefix ?? KeyPrefix,
+        ["Orleans:ClusterId"] = ClusterId,
+        ["Orleans:ServiceId"] = ServiceId,
+        ["Auth:AdminTokens:0"] = GatewayHost.AdminToken,
+        ["Auth:ClientTokens:0"] = GatewayHost.ClientToken,
+    };
+
+    public async ValueTask InitializeAsync()
+    {
+        Redis = await RedisServer.StartAsync();
+        Cluster = await StartClusterAsync(Redis, KeyPrefix, silos: 2);
+    }
+
+    /// <summary>Starts a Redis-backed TestCluster; used for the second deployment of the isolation test too.</summary>
+    public static async Task<TestCluster> StartClusterAsync(RedisServer redis, string keyPrefix, int silos)
+    {
+        var builder = new TestClusterBuilder((short)silos);
+        builder.Options.UseTestClusterMembership = false;
+        builder.ConfigureHostConfiguration(c => c.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Redis:ConnectionString"] = redis.ConnectionString,
+            ["Redis:KeyPrefix"] = keyPrefix,
+            ["Leases:DefaultMaxConnections"] = DefaultMaxConnections.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Leases:FlushInterval"] = "00:00:00.200",
+            ["Mappings:DefaultDestination"] = "legacy",
+            ["Mappings:CacheTtl"] = "00:00:30",
+        }));
+        builder.AddSiloBuilderConfigurator<SiloConfigurator>();
+        builder.AddClientBuilderConfigurator<ClientConfigurator>();
+        var cluster = builder.Build();
+        await cluster.DeployAsync();
+        return cluster;
+    }
+
+    /// <summary>The silo that hosts <paramref name="grain"/>'s activation (activating it if needed).</summary>
+    public async Task<SiloHandle> SiloHostingAsync(IAddressable grain)
+    {
+        var address = await Cluster.Client.GetGrain<IManagementGrain>(0).GetActivationAddress(grain);
+        return Cluster.Silos.Single(s => s.SiloAddress.Equals(address));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Cluster.StopAllSilosAsync();
+        await Cluster.DisposeAsync();
+        await Redis.DisposeAsync();
+    }
+
+    private sealed class SiloConfigurator : ISiloConfigurator
+    {
+        public void Configure(ISiloBuilder siloBuilder) => siloBuilder.AddCoordinator();
+    }
+
+    private sealed class ClientConfigurator : IClientBuilderConfigurator
+    {
+        public void Configure(IConfiguration configuration, IClientBuilder clientBuilder)
+        {
+            var prefix = configuration["Redis:KeyPrefix"]!;
+            clientBuilder.UseRedisClustering(o =>
+            {
+                o.ConfigurationOptions = ConfigurationOptions.Parse(configuration["Redis:ConnectionString"]!);
+                o.CreateRedisKey = cluster => (RedisKey)GrainKeys.RedisMembershipKey(prefix, cluster.ServiceId, cluster.ClusterId);
+            });
+            clientBuilder.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromSeconds(5));
+            clientBuilder.Configure<GatewayOptions>(o => o.GatewayListRefreshPeriod = TimeSpan.FromSeconds(1));
+        }
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class RedisClusterCollection : ICollectionFixture<RedisClusterFixture>
+{
+    public const string Name = "redis cluster";
+}

@@ -1,0 +1,127 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using StackExchange.Redis;
+
+namespace Orleans.Coordinator.Tests.Infrastructure;
+
+/// <summary>
+/// A real <c>redis-server</c> (Debian's package) started on a free loopback port with its own temp
+/// directory and AOF on, as in production. Never skipped: a machine without it fails with how to get it.
+/// </summary>
+public sealed class RedisServer : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly string _directory;
+
+    private RedisServer(Process process, string directory, int port)
+    {
+        _process = process;
+        _directory = directory;
+        Port = port;
+    }
+
+    /// <summary>The loopback port it listens on.</summary>
+    public int Port { get; }
+
+    /// <summary>A StackExchange.Redis configuration string for it.</summary>
+    public string ConnectionString => $"127.0.0.1:{Port}";
+
+    /// <summary>Starts a server and waits (bounded) until it answers PING.</summary>
+    public static async Task<RedisServer> StartAsync(string? extraArguments = null)
+    {
+        var executable = FindExecutable()
+            ?? throw new InvalidOperationException(
+                "redis-server was not found on PATH. The tests need a real Redis: run the README's test command " +
+                "(it installs it), or as root: apt-get update && apt-get install -y redis-server");
+
+        var port = FreePort();
+        var directory = Directory.CreateTempSubdirectory("coordinator-redis-").FullName;
+        var start = new ProcessStartInfo(executable)
+        {
+            Arguments = $"--port {port} --bind 127.0.0.1 --dir {directory} --appendonly yes --appendfsync everysec " +
+                        $"--save \"\" --maxmemory-policy noeviction --protected-mode yes {extraArguments}",
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        var process = Process.Start(start) ?? throw new InvalidOperationException("redis-server did not start.");
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+
+        var server = new RedisServer(process, directory, port);
+        await Wait.UntilAsync(async () =>
+        {
+            if (process.HasExited)
+            {
+                throw new InvalidOperationException($"redis-server exited with code {process.ExitCode} on port {port}.");
+            }
+
+            try
+            {
+                await using var probe = await ConnectionMultiplexer.ConnectAsync($"{server.ConnectionString},connectTimeout=500");
+                await probe.GetDatabase().PingAsync();
+                return true;
+            }
+            catch (RedisConnectionException)
+            {
+                return false;
+            }
+        }, TimeSpan.FromSeconds(15), $"redis-server on 127.0.0.1:{port} to answer PING");
+        return server;
+    }
+
+    /// <summary>Opens a connection for assertions.</summary>
+    public Task<ConnectionMultiplexer> ConnectAsync() => ConnectionMultiplexer.ConnectAsync($"{ConnectionString},allowAdmin=true");
+
+    /// <summary>Every key under <paramref name="pattern"/>.</summary>
+    public async Task<IReadOnlyList<string>> KeysAsync(string pattern = "*")
+    {
+        await using var connection = await ConnectAsync();
+        var server = connection.GetServer(connection.GetEndPoints()[0]);
+        var keys = new List<string>();
+        await foreach (var key in server.KeysAsync(pattern: pattern))
+        {
+            keys.Add(key.ToString());
+        }
+
+        return keys;
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+
+        _process.Dispose();
+        try
+        {
+            Directory.Delete(_directory, recursive: true);
+        }
+        catch (IOException)
+        {
+            // A temp directory left behind is harmless.
+        }
+    }
+
+    /// <summary>A free TCP port on 127.0.0.1.</summary>
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static string? FindExecutable()
+    {
+        var paths = (Environment.GetEnvironmentVariable("PATH") ?? string.Empty).Split(Path.PathSeparator)
+            .Append("/usr/bin").Append("/usr/local/bin").Append("/usr/sbin");
+        return paths.Select(p => Path.Combine(p, "redis-server")).FirstOrDefault(File.Exists);
+    }
+}
