@@ -89,7 +89,7 @@ public sealed partial class DependencyRulesTests
     [Fact]
     public void GrainsInterfaces_References_OnlyOrleansSdkAndBcl()
     {
-        var references = typeof(Grains.Interfaces.GrainKeys).Assembly.GetReferencedAssemblies().Select(a => a.Name!).ToList();
+        var references = typeof(global::Orleans.Coordinator.Grains.Interfaces.GrainKeys).Assembly.GetReferencedAssemblies().Select(a => a.Name!).ToList();
 
         var offenders = references.Where(name =>
             !(name.StartsWith("System", StringComparison.Ordinal)

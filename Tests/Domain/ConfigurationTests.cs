@@ -69,7 +69,7 @@ public sealed class ConfigurationTests
     [Fact]
     public void MappingOptions_BadValues_AreRefused()
     {
-        var options = new MappingOptions { DefaultDestination = "has space", CacheTtl = TimeSpan.FromDays(2), Normalization = (Grains.Interfaces.IdentifierNormalization)7 };
+        var options = new MappingOptions { DefaultDestination = "has space", CacheTtl = TimeSpan.FromDays(2), Normalization = (global::Orleans.Coordinator.Grains.Interfaces.IdentifierNormalization)7 };
 
         Assert.Equal(3, options.Validate().Count());
     }
