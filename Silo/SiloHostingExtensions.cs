@@ -55,7 +55,7 @@ public static class SiloHostingExtensions
     {
         ArgumentNullException.ThrowIfNull(app);
         app.UseExceptionHandler();
-        app.UseStatusCodePages();
+        app.UseStatusCodePages(context => ProblemResponses.WriteAsync(context.HttpContext, ProblemResponses.ForStatusCode(context.HttpContext.Response.StatusCode)));
         app.UseAuthentication();
         app.UseAuthorization();
         app.MapCoordinatorHealth("silo");

@@ -70,7 +70,7 @@ public static partial class GatewayHostingExtensions
         ArgumentNullException.ThrowIfNull(app);
         var info = app.Services.GetRequiredService<GatewayStartupInfo>();
         app.UseExceptionHandler();
-        app.UseStatusCodePages();
+        app.UseStatusCodePages(context => ProblemResponses.WriteAsync(context.HttpContext, ProblemResponses.ForStatusCode(context.HttpContext.Response.StatusCode)));
         app.UseAuthentication();
         app.UseAuthorization();
 

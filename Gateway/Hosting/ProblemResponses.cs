@@ -69,6 +69,21 @@ public static class ProblemResponses
         => Create(StatusCodes.Status500InternalServerError, "internal", "An unexpected error occurred.",
             "The server log has the details under this response's traceId.");
 
+    /// <summary>
+    /// The problem for a bare status code written by the framework (no route, wrong method, wrong media type),
+    /// so that even those answers are problem details with this service's type URIs.
+    /// </summary>
+    public static ProblemDetails ForStatusCode(int status) => status switch
+    {
+        StatusCodes.Status404NotFound => NotFound("not-found", "No such resource.", "See /openapi/v1.json for the API."),
+        StatusCodes.Status405MethodNotAllowed => Create(status, "method-not-allowed", "The method is not allowed on this resource.", null),
+        StatusCodes.Status415UnsupportedMediaType => WithStatus(Validation("body", "The body must be JSON (Content-Type: application/json)."), status),
+        StatusCodes.Status401Unauthorized => Unauthorized(),
+        StatusCodes.Status403Forbidden => Forbidden(),
+        >= 500 => Internal(),
+        _ => Create(status, "http-" + status.ToString(CultureInfo.InvariantCulture), "The request could not be served.", null),
+    };
+
     /// <summary>A problem result; sets <c>Retry-After</c> (whole seconds, rounded up) when the problem carries <c>retryAfterMs</c>.</summary>
     public static ProblemHttpResult Result(HttpContext context, ProblemDetails problem)
     {
@@ -96,6 +111,12 @@ public static class ProblemResponses
             var seconds = Math.Max(1, (ms + 999) / 1000);
             context.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
         }
+    }
+
+    private static ProblemDetails WithStatus(ProblemDetails problem, int status)
+    {
+        problem.Status = status;
+        return problem;
     }
 
     private static ProblemDetails Create(int status, string slug, string title, string? detail) => new()

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 
 namespace Orleans.Coordinator.Grains.Interfaces.Configuration;
@@ -21,7 +22,8 @@ public static class ValidatedOptionsServiceCollectionExtensions
         where T : class, IValidatableOptions
     {
         ArgumentNullException.ThrowIfNull(services);
-        services.AddSingleton<IValidateOptions<T>, SelfValidator<T>>();
+        // Idempotent: a gateway and its embedded silo may both register the same options.
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<T>, SelfValidator<T>>());
         return services.AddOptions<T>().BindConfiguration(sectionName).ValidateOnStart();
     }
 

@@ -65,7 +65,15 @@ internal sealed partial class UserByteBudgetGrain(
     {
         if (_unflushedBytes > 0 || _flushTimer is not null)
         {
-            await FlushAsync();
+            try
+            {
+                await FlushAsync();
+            }
+            catch (Exception ex)
+            {
+                // Deactivation cannot be retried: the loss is bounded by the flush interval, as documented.
+                LogFlushFailed(logger, this.GetPrimaryKeyString(), ex.Message);
+            }
         }
     }
 
