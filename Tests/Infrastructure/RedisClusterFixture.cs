@@ -49,10 +49,12 @@ public sealed class RedisClusterFixture : IAsyncLifetime
     }
 
     /// <summary>Starts a Redis-backed TestCluster; used for the second deployment of the isolation test too.</summary>
-    public static async Task<TestCluster> StartClusterAsync(RedisServer redis, string keyPrefix, int silos)
+    public static async Task<TestCluster> StartClusterAsync(RedisServer redis, string keyPrefix, int silos, string cacheTtl = "00:00:30")
     {
         var builder = new TestClusterBuilder((short)silos);
         builder.Options.UseTestClusterMembership = false;
+        // Real sockets: gateways and internal-service clients connect from outside the test cluster.
+        builder.Options.ConnectionTransport = ConnectionTransportType.TcpSocket;
         builder.ConfigureHostConfiguration(c => c.AddInMemoryCollection(new Dictionary<string, string?>
         {
             ["Redis:ConnectionString"] = redis.ConnectionString,
@@ -60,7 +62,7 @@ public sealed class RedisClusterFixture : IAsyncLifetime
             ["Leases:DefaultMaxConnections"] = DefaultMaxConnections.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["Leases:FlushInterval"] = "00:00:00.200",
             ["Mappings:DefaultDestination"] = "legacy",
-            ["Mappings:CacheTtl"] = "00:00:30",
+            ["Mappings:CacheTtl"] = cacheTtl,
         }));
         builder.AddSiloBuilderConfigurator<SiloConfigurator>();
         builder.AddClientBuilderConfigurator<ClientConfigurator>();
