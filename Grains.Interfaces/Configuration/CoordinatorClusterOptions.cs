@@ -33,7 +33,7 @@ public sealed class CoordinatorClusterOptions : IValidatableOptions
     public int NumMissedProbesLimit { get; set; } = 2;
 
     /// <summary>How long a grain call may take before it fails with a timeout (clients and silos).</summary>
-    public TimeSpan ResponseTimeout { get; set; } = TimeSpan.FromSeconds(5);
+    public TimeSpan ResponseTimeout { get; set; } = TimeSpan.FromSeconds(3);
 
     /// <summary>How often clients refresh the list of live gateways from membership.</summary>
     public TimeSpan GatewayListRefreshPeriod { get; set; } = TimeSpan.FromSeconds(5);

@@ -64,26 +64,16 @@ public sealed class QuickStartClusterTests(ITestOutputHelper output)
         silo1.KillHard();
         var killed = Stopwatch.StartNew();
 
-        // Assert: every key answers again, with exactly what was acknowledged, within a bounded time.
-        var slowestFailureMs = 0L;
-        await Wait.UntilAsync(async () =>
-        {
-            for (var i = 0; i < users; i++)
-            {
-                var call = Stopwatch.StartNew();
-                var response = await http.GetAsync($"/v1/users/e2e-user-{i}/connections", TestContext.Current.CancellationToken);
-                if (!response.IsSuccessStatusCode)
-                {
-                    slowestFailureMs = Math.Max(slowestFailureMs, call.ElapsedMilliseconds);
-                    await response.AssertProblemAsync(HttpStatusCode.ServiceUnavailable, "unavailable");
-                    return false;
-                }
-            }
-
-            return true;
-        }, TimeSpan.FromSeconds(30), "every user's lease grain to answer through the gateway after kill -9 of a silo");
-        var recoveredMs = killed.ElapsedMilliseconds;
-        output.WriteLine($"All {users} users answered again {recoveredMs} ms after kill -9; slowest failed call took {slowestFailureMs} ms.");
+        // Assert: every key answers again within a bounded time. Each key is polled on its own, so a call that
+        // was in flight to the dead silo (and waits out the response timeout) does not hide the others' recovery.
+        var paths = Enumerable.Range(0, users)
+            .SelectMany(i => new[] { $"/v1/users/e2e-user-{i}/connections", $"/v1/mappings/e2e-{i}@example.com" })
+            .ToList();
+        var outcomes = await Task.WhenAll(paths.Select(path => PollUntilOkAsync(http, path, killed, TimeSpan.FromSeconds(30))));
+        var recoveredMs = outcomes.Max(o => o.RecoveredMs);
+        var slowestFailureMs = outcomes.Max(o => o.SlowestFailureMs);
+        output.WriteLine($"All {users} users and {users} mappings answered again {recoveredMs} ms after kill -9 " +
+                         $"({outcomes.Count(o => o.Failures > 0)} keys saw failures first); slowest failed call took {slowestFailureMs} ms.");
 
         for (var i = 0; i < users; i++)
         {
@@ -95,7 +85,9 @@ public sealed class QuickStartClusterTests(ITestOutputHelper output)
         }
 
         Assert.True(recoveredMs < 15_000, $"recovery took {recoveredMs} ms");
-        Assert.True(slowestFailureMs < 6_000, $"a failing call took {slowestFailureMs} ms: calls must fail within the response timeout");
+        // Orleans:ResponseTimeout is 3 s: a call caught in flight to the dead silo fails by then (Orleans checks
+        // timeouts about once a second, so allow up to 2 s more).
+        Assert.True(slowestFailureMs < 5_000, $"a failing call took {slowestFailureMs} ms: calls must fail within the response timeout");
     }
 
     [Fact(Timeout = 60_000)]
@@ -123,6 +115,26 @@ public sealed class QuickStartClusterTests(ITestOutputHelper output)
 
         Assert.Equal(2, exitCode);
         Assert.Contains("Redis:ConnectionString", silo.Output, StringComparison.Ordinal);
+    }
+
+    private static async Task<(long RecoveredMs, long SlowestFailureMs, int Failures)> PollUntilOkAsync(
+        HttpClient http, string path, Stopwatch sinceKill, TimeSpan timeout)
+    {
+        var (slowest, failures) = (0L, 0);
+        while (sinceKill.Elapsed < timeout)
+        {
+            var call = Stopwatch.StartNew();
+            var response = await http.GetAsync(path, TestContext.Current.CancellationToken);
+            if (response.IsSuccessStatusCode)
+            {
+                return (sinceKill.ElapsedMilliseconds, slowest, failures);
+            }
+
+            await response.AssertProblemAsync(HttpStatusCode.ServiceUnavailable, "unavailable");
+            (slowest, failures) = (Math.Max(slowest, call.ElapsedMilliseconds), failures + 1);
+        }
+
+        throw new TimeoutException($"{path} did not answer 200 within {timeout.TotalSeconds} s of the kill ({failures} failures).");
     }
 
     private static async Task<string> AcquireAsync(HttpClient http, string user)

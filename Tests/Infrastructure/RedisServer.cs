@@ -11,13 +11,15 @@ namespace Orleans.Coordinator.Tests.Infrastructure;
 /// </summary>
 public sealed class RedisServer : IAsyncDisposable
 {
-    private readonly Process _process;
     private readonly string _directory;
+    private readonly string? _extraArguments;
+    private Process _process;
 
-    private RedisServer(Process process, string directory, int port)
+    private RedisServer(Process process, string directory, int port, string? extraArguments)
     {
         _process = process;
         _directory = directory;
+        _extraArguments = extraArguments;
         Port = port;
     }
 
@@ -30,13 +32,38 @@ public sealed class RedisServer : IAsyncDisposable
     /// <summary>Starts a server and waits (bounded) until it answers PING.</summary>
     public static async Task<RedisServer> StartAsync(string? extraArguments = null)
     {
+        var port = FreePort();
+        var directory = Directory.CreateTempSubdirectory("coordinator-redis-").FullName;
+        var server = new RedisServer(Launch(port, directory, extraArguments), directory, port, extraArguments);
+        await server.WaitUntilReadyAsync();
+        return server;
+    }
+
+    /// <summary>Kills the server as a crash would (SIGKILL), keeping its data directory.</summary>
+    public async Task KillAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+    }
+
+    /// <summary>Starts the server again on the same port and directory (its AOF is replayed).</summary>
+    public async Task RestartAsync()
+    {
+        await KillAsync();
+        _process.Dispose();
+        _process = Launch(Port, _directory, _extraArguments);
+        await WaitUntilReadyAsync();
+    }
+
+    private static Process Launch(int port, string directory, string? extraArguments)
+    {
         var executable = FindExecutable()
             ?? throw new InvalidOperationException(
                 "redis-server was not found on PATH. The tests need a real Redis: run the README's test command " +
                 "(it installs it), or as root: apt-get update && apt-get install -y redis-server");
-
-        var port = FreePort();
-        var directory = Directory.CreateTempSubdirectory("coordinator-redis-").FullName;
         var start = new ProcessStartInfo(executable)
         {
             Arguments = $"--port {port} --bind 127.0.0.1 --dir {directory} --appendonly yes --appendfsync everysec " +
@@ -50,28 +77,27 @@ public sealed class RedisServer : IAsyncDisposable
         process.ErrorDataReceived += (_, _) => { };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-
-        var server = new RedisServer(process, directory, port);
-        await Wait.UntilAsync(async () =>
-        {
-            if (process.HasExited)
-            {
-                throw new InvalidOperationException($"redis-server exited with code {process.ExitCode} on port {port}.");
-            }
-
-            try
-            {
-                await using var probe = await ConnectionMultiplexer.ConnectAsync($"{server.ConnectionString},connectTimeout=500");
-                await probe.GetDatabase().PingAsync();
-                return true;
-            }
-            catch (RedisConnectionException)
-            {
-                return false;
-            }
-        }, TimeSpan.FromSeconds(15), $"redis-server on 127.0.0.1:{port} to answer PING");
-        return server;
+        return process;
     }
+
+    private Task WaitUntilReadyAsync() => Wait.UntilAsync(async () =>
+    {
+        if (_process.HasExited)
+        {
+            throw new InvalidOperationException($"redis-server exited with code {_process.ExitCode} on port {Port}.");
+        }
+
+        try
+        {
+            await using var probe = await ConnectionMultiplexer.ConnectAsync($"{ConnectionString},connectTimeout=500");
+            await probe.GetDatabase().PingAsync();
+            return true;
+        }
+        catch (RedisConnectionException)
+        {
+            return false;
+        }
+    }, TimeSpan.FromSeconds(15), $"redis-server on 127.0.0.1:{Port} to answer PING");
 
     /// <summary>Opens a connection for assertions.</summary>
     public Task<ConnectionMultiplexer> ConnectAsync() => ConnectionMultiplexer.ConnectAsync($"{ConnectionString},allowAdmin=true");
@@ -93,12 +119,7 @@ public sealed class RedisServer : IAsyncDisposable
     /// <inheritdoc/>
     public async ValueTask DisposeAsync()
     {
-        if (!_process.HasExited)
-        {
-            _process.Kill(entireProcessTree: true);
-            await _process.WaitForExitAsync();
-        }
-
+        await KillAsync();
         _process.Dispose();
         try
         {

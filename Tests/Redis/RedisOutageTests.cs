@@ -1,0 +1,60 @@
+using System.Diagnostics;
+using System.Net;
+using Orleans.Coordinator.Tests.Infrastructure;
+
+namespace Orleans.Coordinator.Tests.Redis;
+
+/// <summary>What a client sees when Redis goes away under a running cluster: 503 problem details, promptly.</summary>
+public sealed class RedisOutageTests
+{
+    [Fact(Timeout = 120_000)]
+    public async Task RedisStopped_LeaseWrites_Answer503Promptly_AndRecoverWhenRedisReturns()
+    {
+        // Arrange: a one-silo Redis cluster and a gateway in front of it.
+        var redis = await RedisServer.StartAsync();
+        var prefix = TestKeys.Prefix("out");
+        var cluster = await RedisClusterFixture.StartClusterAsync(redis, prefix, silos: 1);
+        try
+        {
+            await using var gateway = await GatewayHost.StartAsync(new Dictionary<string, string?>
+            {
+                ["Redis:ConnectionString"] = redis.ConnectionString,
+                ["Redis:KeyPrefix"] = prefix,
+                ["Orleans:ClusterId"] = cluster.Options.ClusterId,
+                ["Orleans:ServiceId"] = cluster.Options.ServiceId,
+                ["Auth:Disabled"] = "true",
+            });
+            using var http = gateway.CreateClient();
+            var user = TestKeys.User("outage");
+            Assert.Equal(HttpStatusCode.Created, (await http.PostJsonAsync($"/v1/users/{user}/connections", new { instanceId = "p" })).StatusCode);
+
+            // Act: Redis dies.
+            await redis.KillAsync();
+            var call = Stopwatch.StartNew();
+            var response = await http.PostJsonAsync($"/v1/users/{user}/connections", new { instanceId = "p" });
+            call.Stop();
+
+            // Assert: fail closed with a problem, within the response timeout.
+            await response.AssertProblemAsync(HttpStatusCode.ServiceUnavailable, "unavailable");
+            Assert.True(call.Elapsed < TimeSpan.FromSeconds(5), $"the failing call took {call.ElapsedMilliseconds} ms");
+
+            // When Redis returns (AOF replayed), the same user is served again with what was acknowledged.
+            await redis.RestartAsync();
+            HttpStatusCode status = default;
+            await Wait.UntilAsync(async () =>
+            {
+                status = (await http.PostJsonAsync($"/v1/users/{user}/connections", new { instanceId = "p" })).StatusCode;
+                return status == HttpStatusCode.Created;
+            }, TimeSpan.FromSeconds(30), $"lease writes for {user} to succeed after Redis came back (last status {status})");
+            var list = await (await http.GetAsync($"/v1/users/{user}/connections", TestContext.Current.CancellationToken)).JsonAsync();
+            Assert.Equal(2, list.GetProperty("active").GetInt32());
+        }
+        finally
+        {
+            await redis.RestartAsync();
+            await cluster.StopAllSilosAsync(CancellationToken.None);
+            await cluster.DisposeAsync();
+            await redis.DisposeAsync();
+        }
+    }
+}
