@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 using Orleans.Coordinator.Grains.Interfaces;
@@ -39,9 +40,9 @@ public static class MappingsApi
     internal static async Task<Results<Ok<MappingResponse>, ProblemHttpResult>> GetMapping(
         string identifier, HttpContext context, IGrainFactory grains, IOptions<MappingOptions> options)
     {
-        if (!GrainKeys.TryIdentifier(identifier, options.Value.Normalization, out var key, out var error))
+        if (!TryKey(identifier, options, context, out var key, out var invalid))
         {
-            return ProblemResponses.Result(context, ProblemResponses.Validation("identifier", error));
+            return invalid;
         }
 
         var route = await grains.GetGrain<IRouteMappingGrain>(key).ResolveRouteAsync();
@@ -51,12 +52,12 @@ public static class MappingsApi
     internal static async Task<Results<Ok<MappingResponse>, ProblemHttpResult>> PutMapping(
         string identifier, PutMappingBody body, HttpContext context, IGrainFactory grains, IOptions<MappingOptions> options)
     {
-        if (!GrainKeys.TryIdentifier(identifier, options.Value.Normalization, out var key, out var error))
+        if (!TryKey(identifier, options, context, out var key, out var invalid))
         {
-            return ProblemResponses.Result(context, ProblemResponses.Validation("identifier", error));
+            return invalid;
         }
 
-        if (!GrainKeys.TryDestination(body.Destination, out var destination, out error))
+        if (!GrainKeys.TryDestination(body.Destination, out var destination, out var error))
         {
             return ProblemResponses.Result(context, ProblemResponses.Validation("destination", error));
         }
@@ -68,9 +69,9 @@ public static class MappingsApi
     internal static async Task<Results<NoContent, ProblemHttpResult>> DeleteMapping(
         string identifier, HttpContext context, IGrainFactory grains, IOptions<MappingOptions> options)
     {
-        if (!GrainKeys.TryIdentifier(identifier, options.Value.Normalization, out var key, out var error))
+        if (!TryKey(identifier, options, context, out var key, out var invalid))
         {
-            return ProblemResponses.Result(context, ProblemResponses.Validation("identifier", error));
+            return invalid;
         }
 
         await grains.GetGrain<IRouteMappingGrain>(key).RemoveDestinationAsync();
@@ -80,13 +81,27 @@ public static class MappingsApi
     internal static async Task<Results<NoContent, ProblemHttpResult>> InvalidateMapping(
         string identifier, HttpContext context, IGrainFactory grains, IOptions<MappingOptions> options)
     {
-        if (!GrainKeys.TryIdentifier(identifier, options.Value.Normalization, out var key, out var error))
+        if (!TryKey(identifier, options, context, out var key, out var invalid))
         {
-            return ProblemResponses.Result(context, ProblemResponses.Validation("identifier", error));
+            return invalid;
         }
 
         await grains.GetGrain<IRouteMappingGrain>(key).InvalidateAsync();
         return TypedResults.NoContent();
+    }
+
+    /// <summary>Validates and normalises the route's identifier into the grain key, or gives the 400 to answer.</summary>
+    private static bool TryKey(
+        string identifier,
+        IOptions<MappingOptions> options,
+        HttpContext context,
+        [NotNullWhen(true)] out string? key,
+        [NotNullWhen(false)] out ProblemHttpResult? invalid)
+    {
+        invalid = GrainKeys.TryIdentifier(identifier, options.Value.Normalization, out key, out var error)
+            ? null
+            : ProblemResponses.Result(context, ProblemResponses.Validation("identifier", error));
+        return invalid is null;
     }
 
     private static MappingResponse ToResponse(RouteResolution route)

@@ -80,9 +80,9 @@ public static class UsersApi
             return Invalid(context, "instanceId", error);
         }
 
-        if (body.TtlMs is { } ttl && (ttl < LeaseLimits.MinTtlMs || ttl > LeaseLimits.MaxTtlMs))
+        if (!IsValidTtl(body.TtlMs))
         {
-            return Invalid(context, "ttlMs", $"ttlMs must be between {LeaseLimits.MinTtlMs} and {LeaseLimits.MaxTtlMs}.");
+            return Invalid(context, "ttlMs", TtlRangeMessage);
         }
 
         var result = await grains.GetGrain<IUserLeaseGrain>(userKey).TryAcquireLeaseAsync(new LeaseAcquireRequest(instanceId, body.TtlMs));
@@ -116,9 +116,9 @@ public static class UsersApi
             return Invalid(context, field, error);
         }
 
-        if (body?.TtlMs is { } ttl && (ttl < LeaseLimits.MinTtlMs || ttl > LeaseLimits.MaxTtlMs))
+        if (!IsValidTtl(body?.TtlMs))
         {
-            return Invalid(context, "ttlMs", $"ttlMs must be between {LeaseLimits.MinTtlMs} and {LeaseLimits.MaxTtlMs}.");
+            return Invalid(context, "ttlMs", TtlRangeMessage);
         }
 
         var result = await grains.GetGrain<IUserLeaseGrain>(userKey).RenewLeaseAsync(leaseKey, body?.TtlMs);
@@ -226,6 +226,10 @@ public static class UsersApi
         (userKey, leaseKey, field, error) = (u, l, string.Empty, string.Empty);
         return true;
     }
+
+    private const string TtlRangeMessage = "ttlMs must be between 1000 and 86400000.";
+
+    private static bool IsValidTtl(long? ttlMs) => ttlMs is null or (>= LeaseLimits.MinTtlMs and <= LeaseLimits.MaxTtlMs);
 
     private static ProblemHttpResult Invalid(HttpContext context, string field, string message)
         => ProblemResponses.Result(context, ProblemResponses.Validation(field, message));
