@@ -15,7 +15,7 @@ public enum RouteSource
 /// <param name="Destination">The destination to route to.</param>
 /// <param name="Source">Whether it came from a mapping or the default.</param>
 [GenerateSerializer, Immutable, Alias("coordinator.RouteResolution")]
-public sealed record RouteResolution(string Identifier, string Destination, RouteSource Source);
+public sealed record RouteResolution([property: Id(0)] string Identifier, [property: Id(1)] string Destination, [property: Id(2)] RouteSource Source);
 
 /// <summary>
 /// The route mapping of one identifier (key: the normalised identifier, see <see cref="GrainKeys.TryIdentifier"/>).

@@ -9,6 +9,7 @@ namespace Orleans.Coordinator.Tests.EndToEnd;
 /// The README's cluster quick start as real processes: Redis, two silos, one gateway, on loopback.
 /// Then <c>kill -9</c> of a silo under the gateway, and what survives it.
 /// </summary>
+[Collection(SerialTimingCollection.Name)]
 public sealed class QuickStartClusterTests(ITestOutputHelper output)
 {
     private const string AdminToken = "e2e-admin-token-0123456789abcdef";

@@ -9,3 +9,13 @@ public static class TestKeys
 
     public static string Prefix(string hint = "t") => $"{hint}{Guid.NewGuid():N}"[..12] + ":";
 }
+
+/// <summary>
+/// Timing-sensitive tests (real processes, kills, outages) run alone, after the parallel ones, so that
+/// their measured bounds are not measuring the other tests' CPU use on a 2-core machine.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class SerialTimingCollection
+{
+    public const string Name = "serial timing";
+}

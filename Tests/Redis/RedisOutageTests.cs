@@ -5,6 +5,7 @@ using Orleans.Coordinator.Tests.Infrastructure;
 namespace Orleans.Coordinator.Tests.Redis;
 
 /// <summary>What a client sees when Redis goes away under a running cluster: 503 problem details, promptly.</summary>
+[Collection(SerialTimingCollection.Name)]
 public sealed class RedisOutageTests
 {
     [Fact(Timeout = 120_000)]
