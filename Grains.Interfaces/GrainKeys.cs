@@ -30,6 +30,15 @@ public static class GrainKeys
     /// <summary>Longest accepted lease id.</summary>
     public const int MaxLeaseIdLength = 64;
 
+    /// <summary>Longest accepted tenant id.</summary>
+    public const int MaxTenantLength = 64;
+
+    /// <summary>Longest accepted policy name.</summary>
+    public const int MaxPolicyLength = 64;
+
+    /// <summary>Longest accepted rate-limit key.</summary>
+    public const int MaxRateLimitKeyLength = 256;
+
     /// <summary>Longest accepted route destination.</summary>
     public const int MaxDestinationLength = 256;
 
@@ -50,6 +59,28 @@ public static class GrainKeys
     /// <summary>Validates a lease id.</summary>
     public static bool TryLeaseId(string? raw, [NotNullWhen(true)] out string? key, [NotNullWhen(false)] out string? error)
         => TryKey(raw, "leaseId", MaxLeaseIdLength, out key, out error);
+
+    /// <summary>Validates a tenant id (case-sensitive).</summary>
+    public static bool TryTenant(string? raw, [NotNullWhen(true)] out string? key, [NotNullWhen(false)] out string? error)
+        => TryKey(raw, "tenant", MaxTenantLength, out key, out error);
+
+    /// <summary>Validates a policy name (case-sensitive).</summary>
+    public static bool TryPolicy(string? raw, [NotNullWhen(true)] out string? key, [NotNullWhen(false)] out string? error)
+        => TryKey(raw, "policy", MaxPolicyLength, out key, out error);
+
+    /// <summary>Validates a rate-limit key: 1 to 256 printable ASCII characters without white space (paths and addresses fit).</summary>
+    public static bool TryRateLimitKey(string? raw, [NotNullWhen(true)] out string? key, [NotNullWhen(false)] out string? error)
+        => TryPrintable(raw, "key", MaxRateLimitKeyLength, out key, out error);
+
+    /// <summary>The key of the counter grain for one tenant policy and key: <c>{tenant}/{policy}/{key}</c>.</summary>
+    public static string RateLimitCounter(string tenant, string policy, string key) => $"{tenant}/{policy}/{key}";
+
+    /// <summary>
+    /// The key of the counter grain of an Envoy rate-limit descriptor: <c>#rls/{domain}/{k=v|k=v}</c>. The <c>#</c>
+    /// cannot start a tenant id, so these never collide with tenant counters.
+    /// </summary>
+    public static string EnvoyCounter(string domain, IEnumerable<(string Key, string Value)> entries)
+        => $"#rls/{domain}/{string.Join('|', entries.Select(e => $"{e.Key}={e.Value}"))}";
 
     /// <summary>Trims, validates and normalises a route-mapping identifier; the result is the mapping grain key.</summary>
     public static bool TryIdentifier(
@@ -74,17 +105,20 @@ public static class GrainKeys
 
     /// <summary>Validates a route destination: 1 to 256 printable ASCII characters, no white space.</summary>
     public static bool TryDestination(string? raw, [NotNullWhen(true)] out string? destination, [NotNullWhen(false)] out string? error)
+        => TryPrintable(raw, "destination", MaxDestinationLength, out destination, out error);
+
+    private static bool TryPrintable(string? raw, string field, int maxLength, [NotNullWhen(true)] out string? value, [NotNullWhen(false)] out string? error)
     {
-        destination = null;
+        value = null;
         if (string.IsNullOrEmpty(raw))
         {
-            error = "destination is required.";
+            error = $"{field} is required.";
             return false;
         }
 
-        if (raw.Length > MaxDestinationLength)
+        if (raw.Length > maxLength)
         {
-            error = $"destination must be at most {MaxDestinationLength} characters.";
+            error = $"{field} must be at most {maxLength} characters.";
             return false;
         }
 
@@ -92,12 +126,12 @@ public static class GrainKeys
         {
             if (c <= ' ' || c > '~')
             {
-                error = "destination must be printable ASCII without white space.";
+                error = $"{field} must be printable ASCII without white space.";
                 return false;
             }
         }
 
-        destination = raw;
+        value = raw;
         error = null;
         return true;
     }

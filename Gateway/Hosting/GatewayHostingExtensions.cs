@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Net;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Orleans.Coordinator.Apis;
+using Orleans.Coordinator.Tenants;
 using Orleans.Coordinator.Grains.Interfaces.Configuration;
 
 namespace Orleans.Coordinator.Hosting;
@@ -32,6 +34,10 @@ public static partial class GatewayHostingExtensions
         services.AddValidatedOptions<CoordinatorRedisOptions>(CoordinatorRedisOptions.SectionName);
         services.AddValidatedOptions<CoordinatorClusterOptions>(CoordinatorClusterOptions.SectionName);
         services.AddValidatedOptions<MappingOptions>(MappingOptions.SectionName);
+        services.AddValidatedOptions<CoordinatorGatewayOptions>(CoordinatorGatewayOptions.SectionName);
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton<TenantCache>();
+        services.AddSingleton<RateLimitChecker>();
 
         services.AddProblemDetails(o => o.CustomizeProblemDetails = context =>
             context.ProblemDetails.Extensions["traceId"] = Activity.Current?.Id ?? context.HttpContext.TraceIdentifier);
@@ -78,6 +84,8 @@ public static partial class GatewayHostingExtensions
         app.MapCoordinatorHealth(info.Mode == GatewayMode.Embedded ? "embedded" : "cluster");
         app.MapUsersApi();
         app.MapMappingsApi();
+        app.MapTenantsApi();
+        app.MapRateLimitApi();
         if (info.Mode == GatewayMode.Embedded)
         {
             app.MapEmbeddedDashboard();

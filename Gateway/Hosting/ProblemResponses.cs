@@ -60,6 +60,42 @@ public static class ProblemResponses
         return problem;
     }
 
+    /// <summary>429: a rate limit is reached; <paramref name="results"/> lists each check of a refused batch.</summary>
+    public static ProblemDetails RateLimited(long limit, long remaining, long retryAfterMs, object? results)
+    {
+        var problem = Create(StatusCodes.Status429TooManyRequests, "rate-limited", "The rate limit is reached.",
+            results is null ? $"{remaining} of {limit} remain." : "At least one check is over its limit; none was counted.");
+        problem.Extensions["limit"] = limit;
+        problem.Extensions["remaining"] = remaining;
+        problem.Extensions["retryAfterMs"] = Math.Max(1, retryAfterMs);
+        if (results is not null)
+        {
+            problem.Extensions["results"] = results;
+        }
+
+        return problem;
+    }
+
+    /// <summary>429: the tenant's token budget cannot hold the reservation.</summary>
+    public static ProblemDetails TokenBudgetExhausted(long remaining, long resetAtMs, long retryAfterMs)
+    {
+        var problem = Create(StatusCodes.Status429TooManyRequests, "token-budget-exhausted", "The tenant's token budget cannot hold this reservation.",
+            $"{remaining} tokens remain in this period.");
+        problem.Extensions["remaining"] = remaining;
+        problem.Extensions["resetAtMs"] = resetAtMs;
+        problem.Extensions["retryAfterMs"] = Math.Max(1, retryAfterMs);
+        return problem;
+    }
+
+    /// <summary>412: the <c>If-Match</c> version is not the stored one.</summary>
+    public static ProblemDetails PreconditionFailed(long currentVersion)
+    {
+        var problem = Create(StatusCodes.Status412PreconditionFailed, "version-mismatch", "The document changed since you read it.",
+            "Read it again and retry with the new ETag in If-Match.");
+        problem.Extensions["currentVersion"] = currentVersion;
+        return problem;
+    }
+
     /// <summary>503: the grain cluster (or its storage) could not answer in time.</summary>
     public static ProblemDetails Unavailable(string detail)
         => Create(StatusCodes.Status503ServiceUnavailable, "unavailable", "The coordinator cluster is unavailable.", detail);

@@ -1,0 +1,52 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Options;
+using Orleans.Coordinator.Grains.Interfaces.Tenants;
+using Orleans.Coordinator.Hosting;
+
+namespace Orleans.Coordinator.Tenants;
+
+/// <summary>
+/// This gateway's copy of tenant policies and configuration documents, each kept for
+/// <see cref="CoordinatorGatewayOptions.TenantCacheTtl"/>: rate-limit checks find their policy without a grain call.
+/// Writes through this gateway drop the entry at once; other gateways see a change within the ttl.
+/// </summary>
+internal sealed class TenantCache(IGrainFactory grains, IOptions<CoordinatorGatewayOptions> options, TimeProvider time)
+{
+    private readonly ConcurrentDictionary<(string Tenant, string Policy), Entry<RateLimitPolicy?>> _policies = new();
+    private readonly ConcurrentDictionary<string, Entry<TenantConfigDocument?>> _configs = new(StringComparer.Ordinal);
+
+    /// <summary>The policy, or null when the tenant has none of that name.</summary>
+    public ValueTask<RateLimitPolicy?> GetPolicyAsync(string tenant, string policy)
+        => GetAsync(_policies, (tenant, policy), () => grains.GetGrain<ITenantConfigGrain>(tenant).GetPolicyAsync(policy));
+
+    /// <summary>The configuration document, or null when there is none.</summary>
+    public ValueTask<TenantConfigDocument?> GetConfigAsync(string tenant)
+        => GetAsync(_configs, tenant, () => grains.GetGrain<ITenantConfigGrain>(tenant).GetConfigAsync());
+
+    /// <summary>Forgets a policy after a write through this gateway.</summary>
+    public void InvalidatePolicy(string tenant, string policy) => _policies.TryRemove((tenant, policy), out _);
+
+    /// <summary>Forgets a configuration document after a write through this gateway.</summary>
+    public void InvalidateConfig(string tenant) => _configs.TryRemove(tenant, out _);
+
+    private async ValueTask<T> GetAsync<TKey, T>(ConcurrentDictionary<TKey, Entry<T>> cache, TKey key, Func<Task<T>> load)
+        where TKey : notnull
+    {
+        var now = time.GetUtcNow();
+        if (cache.TryGetValue(key, out var entry) && entry.ExpiresAt > now)
+        {
+            return entry.Value;
+        }
+
+        var value = await load();
+        var ttl = options.Value.TenantCacheTtl;
+        if (ttl > TimeSpan.Zero)
+        {
+            cache[key] = new Entry<T>(value, now + ttl);
+        }
+
+        return value;
+    }
+
+    private sealed record Entry<T>(T Value, DateTimeOffset ExpiresAt);
+}

@@ -1,0 +1,88 @@
+using System.Text.Json;
+using Orleans.Coordinator.Grains.Hosting;
+using Orleans.Coordinator.Grains.Infrastructure;
+using Orleans.Coordinator.Grains.Interfaces;
+using Orleans.Coordinator.Grains.Interfaces.Tenants;
+
+namespace Orleans.Coordinator.Grains.Tenants;
+
+/// <summary>Single writer over a tenant's policies and configuration document; every write is persisted first.</summary>
+internal sealed class TenantConfigGrain(
+    [PersistentState("policies", CoordinatorStorage.Name)] IPersistentState<TenantPoliciesState> policies,
+    [PersistentState("config", CoordinatorStorage.Name)] IPersistentState<TenantDocumentState> document)
+    : Grain, ITenantConfigGrain
+{
+    public Task PutPolicyAsync(string name, RateLimitPolicy policy)
+    {
+        if (!GrainKeys.TryPolicy(name, out var valid, out var error))
+        {
+            throw new CoordinatorValidationException("policy", error);
+        }
+
+        RateLimitLimits.Validate(policy);
+        return policies.UpdateAsync(state =>
+        {
+            if (!state.Policies.ContainsKey(valid) && state.Policies.Count >= RateLimitLimits.MaxPoliciesPerTenant)
+            {
+                throw new CoordinatorValidationException("policy", $"a tenant has at most {RateLimitLimits.MaxPoliciesPerTenant} policies.");
+            }
+
+            var changed = !state.Policies.TryGetValue(valid, out var existing) || existing != policy;
+            state.Policies[valid] = policy;
+            return (true, changed);
+        });
+    }
+
+    public Task<RateLimitPolicy?> GetPolicyAsync(string name)
+        => Task.FromResult(policies.State.Policies.GetValueOrDefault(name));
+
+    public Task<IReadOnlyDictionary<string, RateLimitPolicy>> GetPoliciesAsync()
+        => Task.FromResult<IReadOnlyDictionary<string, RateLimitPolicy>>(new Dictionary<string, RateLimitPolicy>(policies.State.Policies, StringComparer.Ordinal));
+
+    public Task<bool> RemovePolicyAsync(string name)
+        => policies.UpdateAsync(state =>
+        {
+            var removed = state.Policies.Remove(name);
+            return (removed, removed);
+        });
+
+    public Task<TenantConfigDocument?> GetConfigAsync()
+        => Task.FromResult(document.State.Json is null ? null : new TenantConfigDocument(document.State.Json, document.State.Version));
+
+    public Task<TenantConfigWriteResult> PutConfigAsync(string json, long? expectedVersion)
+    {
+        ValidateDocument(json);
+        return document.UpdateAsync(state =>
+        {
+            if (expectedVersion is { } expected && expected != state.Version)
+            {
+                return (new TenantConfigWriteResult(false, state.Version), false);
+            }
+
+            state.Json = json;
+            state.Version++;
+            return (new TenantConfigWriteResult(true, state.Version), true);
+        });
+    }
+
+    internal static void ValidateDocument(string json)
+    {
+        if (System.Text.Encoding.UTF8.GetByteCount(json ?? string.Empty) > TenantConfigLimits.MaxConfigBytes)
+        {
+            throw new CoordinatorValidationException("config", $"the configuration document must be at most {TenantConfigLimits.MaxConfigBytes} bytes.");
+        }
+
+        try
+        {
+            using var parsed = JsonDocument.Parse(json ?? string.Empty);
+            if (parsed.RootElement.ValueKind != JsonValueKind.Object)
+            {
+                throw new CoordinatorValidationException("config", "the configuration document must be a JSON object.");
+            }
+        }
+        catch (JsonException)
+        {
+            throw new CoordinatorValidationException("config", "the configuration document is not valid JSON.");
+        }
+    }
+}
