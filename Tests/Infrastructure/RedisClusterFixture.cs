@@ -72,10 +72,17 @@ public sealed class RedisClusterFixture : IAsyncLifetime
     }
 
     /// <summary>The silo that hosts <paramref name="grain"/>'s activation (activating it if needed).</summary>
+    /// <remarks>Waits (bounded) while the directory still names a silo that was just killed.</remarks>
     public async Task<SiloHandle> SiloHostingAsync(IAddressable grain)
     {
-        var address = await Cluster.Client.GetGrain<IManagementGrain>(0).GetActivationAddress(grain);
-        return Cluster.Silos.Single(s => s.SiloAddress.Equals(address));
+        SiloHandle? host = null;
+        await Wait.UntilAsync(async () =>
+        {
+            var address = await Cluster.Client.GetGrain<IManagementGrain>(0).GetActivationAddress(grain);
+            host = Cluster.Silos.SingleOrDefault(s => s.SiloAddress.Equals(address));
+            return host is not null;
+        }, TimeSpan.FromSeconds(20), $"the directory to name a live silo for {grain}");
+        return host!;
     }
 
     public async ValueTask DisposeAsync()

@@ -63,6 +63,8 @@ public sealed class TenantClusterTests(RedisClusterFixture fixture)
         Assert.True((await budget.CommitAsync(open!.ReservationId!, 100))!.Found);
 
         await fixture.Cluster.StartAdditionalSiloAsync();
+        await Wait.UntilAsync(async () => await config.GetConfigAsync() is not null, TimeSpan.FromSeconds(30),
+            $"tenant config grain of {tenant} to answer before its silo is killed");
         await fixture.Cluster.KillSiloAsync(await fixture.SiloHostingAsync(config), Ct);
         RateLimitPolicy? policy = null;
         await Wait.UntilAsync(async () => (policy = await config.GetPolicyAsync("api")) is not null, TimeSpan.FromSeconds(30),
