@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Orleans.Coordinator.Apis;
+using Orleans.Coordinator.Envoy;
 using Orleans.Coordinator.Tenants;
 using Orleans.Coordinator.Grains.Interfaces.Configuration;
 
@@ -18,7 +19,7 @@ public enum GatewayMode
 }
 
 /// <summary>What the gateway decided at startup, for the startup log and <c>/readyz</c>.</summary>
-public sealed record GatewayStartupInfo(GatewayMode Mode, string AuthDescription);
+public sealed record GatewayStartupInfo(GatewayMode Mode, string AuthDescription, string Listening, string RateLimitDescription);
 
 /// <summary>Composition of the Gateway host.</summary>
 public static partial class GatewayHostingExtensions
@@ -45,6 +46,13 @@ public static partial class GatewayHostingExtensions
         // Body binding failures throw, so the exception handler can name the bad field.
         services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         services.AddOpenApi();
+        services.AddGrpc();
+
+        var gateway = builder.Configuration.GetSection(CoordinatorGatewayOptions.SectionName).Get<CoordinatorGatewayOptions>() ?? new();
+        var listening = GatewayEndpoints.Configure(builder, gateway.GrpcPort);
+        var rateLimitFile = builder.Configuration["RateLimit:ConfigFile"];
+        var envoyConfig = string.IsNullOrWhiteSpace(rateLimitFile) ? EnvoyRateLimitConfig.Empty : EnvoyRateLimitConfig.Load(rateLimitFile);
+        services.AddSingleton(envoyConfig);
 
         var redis = builder.Configuration.GetSection(CoordinatorRedisOptions.SectionName).Get<CoordinatorRedisOptions>() ?? new();
         GatewayMode mode;
@@ -61,11 +69,13 @@ public static partial class GatewayHostingExtensions
             builder.AddEmbeddedSilo();
             services.AddSingleton<IReadinessCheck, ClusterReadinessCheck>();
             auth = builder.AddCoordinatorAuthentication(
-                allowAnonymousWithoutTokens: ListensOnLoopbackOnly(builder.Configuration["urls"]),
+                allowAnonymousWithoutTokens: ListensOnLoopbackOnly(builder.Configuration["urls"] ?? GatewayEndpoints.DefaultUrls),
                 "an embedded gateway listening beyond loopback");
         }
 
-        services.AddSingleton(new GatewayStartupInfo(mode, auth));
+        services.AddSingleton(new GatewayStartupInfo(mode, auth, listening, envoyConfig.Domains.Count == 0
+            ? "Envoy rate-limit service: no RateLimit:ConfigFile, every descriptor answers OK."
+            : $"Envoy rate-limit service: domains {string.Join(", ", envoyConfig.Domains)} from {rateLimitFile}."));
         services.AddHostedService<StartupBanner>();
         return builder;
     }
@@ -86,6 +96,7 @@ public static partial class GatewayHostingExtensions
         app.MapMappingsApi();
         app.MapTenantsApi();
         app.MapRateLimitApi();
+        app.MapGrpcService<EnvoyRateLimitService>();
         if (info.Mode == GatewayMode.Embedded)
         {
             app.MapEmbeddedDashboard();
@@ -132,6 +143,8 @@ public static partial class GatewayHostingExtensions
             }
 
             LogAuth(logger, info.AuthDescription);
+            LogInfo(logger, info.Listening);
+            LogInfo(logger, info.RateLimitDescription);
             return Task.CompletedTask;
         }
 
@@ -145,5 +158,8 @@ public static partial class GatewayHostingExtensions
 
         [LoggerMessage(Level = LogLevel.Warning, Message = "{Auth}")]
         private static partial void LogAuth(ILogger logger, string auth);
+
+        [LoggerMessage(Level = LogLevel.Information, Message = "{Message}")]
+        private static partial void LogInfo(ILogger logger, string message);
     }
 }

@@ -32,7 +32,7 @@ public sealed class QuickStartClusterTests(ITestOutputHelper output)
         await using var silo1 = CoordinatorProcess.Start("Silo", RedisServer.FreePort(), With(common, ("Orleans__SiloPort", RedisServer.FreePort()), ("Orleans__GatewayPort", RedisServer.FreePort())));
         await using var silo2 = CoordinatorProcess.Start("Silo", RedisServer.FreePort(), With(common, ("Orleans__SiloPort", RedisServer.FreePort()), ("Orleans__GatewayPort", RedisServer.FreePort())));
         await Task.WhenAll(silo1.WaitUntilReadyAsync(TimeSpan.FromSeconds(60)), silo2.WaitUntilReadyAsync(TimeSpan.FromSeconds(60)));
-        await using var gateway = CoordinatorProcess.Start("Gateway", RedisServer.FreePort(), common);
+        await using var gateway = CoordinatorProcess.Start("Gateway", RedisServer.FreePort(), With(common, ("Gateway__GrpcPort", RedisServer.FreePort())));
         await gateway.WaitUntilReadyAsync(TimeSpan.FromSeconds(60));
         using var http = new HttpClient { BaseAddress = gateway.BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", AdminToken);

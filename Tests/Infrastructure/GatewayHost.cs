@@ -17,11 +17,15 @@ public sealed class GatewayHost : IAsyncDisposable
     public const string AdminToken = "admin-token-for-tests-0123456789";
     public const string ClientToken = "client-token-for-tests-0123456789";
 
-    private GatewayHost(WebApplication app, Uri baseAddress)
+    private GatewayHost(WebApplication app, Uri baseAddress, Uri? grpcAddress)
     {
         App = app;
         BaseAddress = baseAddress;
+        GrpcAddress = grpcAddress;
     }
+
+    /// <summary>The h2c gRPC endpoint, when the settings gave <c>Gateway:GrpcPort</c>.</summary>
+    public Uri? GrpcAddress { get; }
 
     public WebApplication App { get; }
 
@@ -34,8 +38,10 @@ public sealed class GatewayHost : IAsyncDisposable
     {
         var app = Build(settings);
         await app.StartAsync();
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        return new GatewayHost(app, new Uri(address));
+        var grpcPort = settings is not null && settings.TryGetValue("Gateway:GrpcPort", out var g) && int.TryParse(g, out var p) ? p : -1;
+        var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Select(a => new Uri(a)).ToList();
+        var http = addresses.First(a => a.Port != grpcPort);
+        return new GatewayHost(app, http, grpcPort > 0 ? new Uri($"http://127.0.0.1:{grpcPort}") : null);
     }
 
     /// <summary>Builds without starting (to test refusals at startup).</summary>
@@ -44,6 +50,7 @@ public sealed class GatewayHost : IAsyncDisposable
         var values = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase)
         {
             ["urls"] = "http://127.0.0.1:0",
+            ["Gateway:GrpcPort"] = "-1",
             ["Logging:LogLevel:Default"] = "Warning",
             ["Logging:LogLevel:Orleans"] = "Warning",
             ["Logging:LogLevel:Polly"] = "Warning",
