@@ -69,6 +69,16 @@ public sealed class EnvoyRateLimitConfigTests
     public void Match_UnlimitedRule_IsUnlimited()
         => Assert.True(Config.Match("edge", Entries("authenticated=true|client_id=foo|path=/health")).Limit!.Unlimited);
 
+    [Fact]
+    public void Parse_SeveralDocuments_GiveSeveralDomains()
+    {
+        var config = EnvoyRateLimitConfig.Parse("domain: a\ndescriptors:\n  - key: k\n    rate_limit: {unit: second, requests_per_unit: 1}\n---\ndomain: b\n");
+
+        Assert.Equal(["a", "b"], config.Domains.Order());
+        Assert.NotNull(config.Match("a", [("k", "v")]).Limit);
+        Assert.Throws<EnvoyConfigException>(() => EnvoyRateLimitConfig.Parse("domain: a\n---\ndomain: a\n"));
+    }
+
     [Theory]
     [InlineData("domain: edge\ndescriptors:\n  - key: a\n    rate_limit:\n      unit: fortnight\n      requests_per_unit: 5\n", 5, "unknown unit 'fortnight'")]
     [InlineData("domain: edge\ndescriptors:\n  - key: a\n    rate_limit:\n      unit: second\n      requests_per_unit: many\n", 6, "requests_per_unit")]

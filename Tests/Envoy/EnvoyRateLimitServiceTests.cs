@@ -139,6 +139,20 @@ public sealed class EnvoyRateLimitServiceTests(EnvoyRlsFixture fixture)
     }
 
     [Fact]
+    public async Task ShouldRateLimit_DescriptorLimitOverride_ReplacesTheConfiguredLimit()
+    {
+        var descriptor = Descriptor(("api_key", $"key-{Guid.NewGuid():N}"));
+        descriptor.Limit = new RateLimitDescriptor.Types.RateLimitOverride { RequestsPerUnit = 2, Unit = 1 };
+
+        var first = await CallAsync(descriptor);
+        var third = await CallAsync(3, descriptor); // 3 hits never fit a limit of 2, whatever second it is
+
+        Assert.Equal(2u, first.Statuses[0].CurrentLimit.RequestsPerUnit);
+        Assert.Equal(RateLimitResponse.Types.RateLimit.Types.Unit.Second, first.Statuses[0].CurrentLimit.Unit);
+        Assert.Equal(Code.OverLimit, third.OverallCode);
+    }
+
+    [Fact]
     public async Task ShouldRateLimit_NoRuleUnlimitedAndShadow_AllAnswerOk()
     {
         var shadowKey = $"s-{Guid.NewGuid():N}";
