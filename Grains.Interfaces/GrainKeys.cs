@@ -72,6 +72,40 @@ public static class GrainKeys
     public static bool TryRateLimitKey(string? raw, [NotNullWhen(true)] out string? key, [NotNullWhen(false)] out string? error)
         => TryPrintable(raw, "key", MaxRateLimitKeyLength, out key, out error);
 
+    /// <summary>Longest accepted session subject.</summary>
+    public const int MaxSubjectLength = 256;
+
+    /// <summary>Validates a session subject: 1 to 256 printable ASCII characters without white space.</summary>
+    public static bool TrySubject(string? raw, [NotNullWhen(true)] out string? key, [NotNullWhen(false)] out string? error)
+        => TryPrintable(raw, "subject", MaxSubjectLength, out key, out error);
+
+    /// <summary>Validates an opaque id this service generated: 32 lower-case hex characters (128 bits).</summary>
+    public static bool TryOpaqueId(string? raw, string field, [NotNullWhen(true)] out string? key, [NotNullWhen(false)] out string? error)
+    {
+        key = null;
+        if (raw is not { Length: 32 } || !raw.All(c => c is (>= '0' and <= '9') or (>= 'a' and <= 'f')))
+        {
+            error = $"{field} must be an id this service returned (32 hex characters).";
+            return false;
+        }
+
+        (key, error) = (raw, null);
+        return true;
+    }
+
+    /// <summary>A new random 128-bit id as 32 lower-case hex characters.</summary>
+    public static string NewOpaqueId() => Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
+
+    /// <summary>
+    /// The replay-guard grain key of a token: SHA-256 of issuer and jti, so raw jti values never appear in
+    /// grain ids, logs or Redis keys.
+    /// </summary>
+    public static string Jti(string issuer, string jti)
+        => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes($"{issuer}\n{jti}")));
+
+    /// <summary>The Redis key that records a seen token: <c>{prefix}jti:{hash}</c>, expiring with the token.</summary>
+    public static string RedisJtiKey(string keyPrefix, string jtiHash) => $"{keyPrefix}jti:{jtiHash}";
+
     /// <summary>The key of the counter grain for one tenant policy and key: <c>{tenant}/{policy}/{key}</c>.</summary>
     public static string RateLimitCounter(string tenant, string policy, string key) => $"{tenant}/{policy}/{key}";
 

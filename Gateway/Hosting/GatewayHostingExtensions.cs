@@ -39,6 +39,8 @@ public static partial class GatewayHostingExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<TenantCache>();
         services.AddSingleton<RateLimitChecker>();
+        services.AddSingleton(builder.Configuration.GetSection("Security").Get<ReplayGuardSettings>() ?? new ReplayGuardSettings());
+        services.AddOptions<ExtAuthzOptions>().BindConfiguration(ExtAuthzOptions.SectionName);
 
         services.AddProblemDetails(o => o.CustomizeProblemDetails = context =>
             context.ProblemDetails.Extensions["traceId"] = Activity.Current?.Id ?? context.HttpContext.TraceIdentifier);
@@ -96,7 +98,9 @@ public static partial class GatewayHostingExtensions
         app.MapMappingsApi();
         app.MapTenantsApi();
         app.MapRateLimitApi();
+        app.MapIdentityApi();
         app.MapGrpcService<EnvoyRateLimitService>();
+        app.MapGrpcService<ExtAuthzService>();
         if (info.Mode == GatewayMode.Embedded)
         {
             app.MapEmbeddedDashboard();

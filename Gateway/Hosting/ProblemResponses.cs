@@ -96,6 +96,15 @@ public static class ProblemResponses
         return problem;
     }
 
+    /// <summary>409: the request conflicts with what was already recorded.</summary>
+    public static ProblemDetails Conflict(string slug, string title, string detail)
+        => Create(StatusCodes.Status409Conflict, slug, title, detail);
+
+    /// <summary>401: the presented API key is malformed, unknown, wrong, revoked or expired (deliberately not saying which).</summary>
+    public static ProblemDetails InvalidApiKey()
+        => Create(StatusCodes.Status401Unauthorized, "invalid-api-key", "The API key is not valid.",
+            "The key is unknown, revoked or expired.");
+
     /// <summary>503: the grain cluster (or its storage) could not answer in time.</summary>
     public static ProblemDetails Unavailable(string detail)
         => Create(StatusCodes.Status503ServiceUnavailable, "unavailable", "The coordinator cluster is unavailable.", detail);

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using Orleans.Clustering.Redis;
 using Orleans.Configuration;
+using Orleans.Coordinator.Grains.Identity;
 using Orleans.Coordinator.Grains.Infrastructure;
 using Orleans.Coordinator.Grains.Interfaces;
 using Orleans.Coordinator.Grains.Interfaces.Configuration;
@@ -38,12 +39,16 @@ public static class CoordinatorSiloBuilderExtensions
         if (!redis.IsConfigured)
         {
             services.TryAddSingleton<IRouteStore, InMemoryRouteStore>();
+            services.TryAddSingleton<IJtiStore, InMemoryJtiStore>();
             builder.AddMemoryGrainStorage(CoordinatorStorage.Name, o => o.GrainStorageSerializer = new JsonGrainStateSerializer());
             return builder;
         }
 
         services.TryAddSingleton<CoordinatorRedis>();
         services.TryAddSingleton<IRouteStore, RedisRouteStore>();
+        services.TryAddSingleton<IJtiStore, RedisJtiStore>();
+        // State in Redis outlives the process: its secrets must come from configuration.
+        services.AddSingleton<IValidateOptions<SecurityOptions>, SecretsRequiredInClusterMode>();
 
         builder.AddRedisGrainStorage(CoordinatorStorage.Name, (OptionsBuilder<RedisStorageOptions> storage) => storage
             .Configure<CoordinatorRedis, IOptions<ClusterOptions>>((o, shared, cluster) =>
@@ -82,6 +87,15 @@ public static class CoordinatorSiloBuilderExtensions
         return builder;
     }
 
+    private sealed class SecretsRequiredInClusterMode : IValidateOptions<SecurityOptions>
+    {
+        public ValidateOptionsResult Validate(string? name, SecurityOptions options) => options.HasSecrets
+            ? ValidateOptionsResult.Success
+            : ValidateOptionsResult.Fail(
+                "Cluster mode needs Security:SessionKeys (Security__SessionKeys__0__Id=k1, Security__SessionKeys__0__Key=<openssl rand -base64 32>) " +
+                "and Security:ApiKeyHmacSecret (<openssl rand -base64 32>) on every silo: session data and API keys in Redis are protected with them.");
+    }
+
     /// <summary>Registers the services the grains depend on, with validated options.</summary>
     public static IServiceCollection AddCoordinatorGrainServices(this IServiceCollection services)
     {
@@ -92,6 +106,8 @@ public static class CoordinatorSiloBuilderExtensions
         services.AddValidatedOptions<CoordinatorClusterOptions>(CoordinatorClusterOptions.SectionName);
         services.AddValidatedOptions<LeaseOptions>(LeaseOptions.SectionName);
         services.AddValidatedOptions<MappingOptions>(MappingOptions.SectionName);
+        services.AddValidatedOptions<SecurityOptions>(SecurityOptions.SectionName);
+        services.TryAddSingleton<IdentitySecrets>();
         return services;
     }
 }

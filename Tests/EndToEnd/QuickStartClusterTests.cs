@@ -28,6 +28,9 @@ public sealed class QuickStartClusterTests(ITestOutputHelper output)
             ["Auth__AdminTokens__0"] = AdminToken,
             ["Auth__ClientTokens__0"] = ClientToken,
             ["Logging__LogLevel__Default"] = "Warning",
+            ["Security__SessionKeys__0__Id"] = "k1",
+            ["Security__SessionKeys__0__Key"] = TestSecrets.NewSessionKey,
+            ["Security__ApiKeyHmacSecret"] = TestSecrets.HmacSecret,
         };
         await using var silo1 = CoordinatorProcess.Start("Silo", RedisServer.FreePort(), With(common, ("Orleans__SiloPort", RedisServer.FreePort()), ("Orleans__GatewayPort", RedisServer.FreePort())));
         await using var silo2 = CoordinatorProcess.Start("Silo", RedisServer.FreePort(), With(common, ("Orleans__SiloPort", RedisServer.FreePort()), ("Orleans__GatewayPort", RedisServer.FreePort())));

@@ -63,6 +63,11 @@ public sealed class RedisClusterFixture : IAsyncLifetime
             ["Leases:FlushInterval"] = "00:00:00.200",
             ["Mappings:DefaultDestination"] = "legacy",
             ["Mappings:CacheTtl"] = cacheTtl,
+            ["Security:SessionKeys:0:Id"] = "old",
+            ["Security:SessionKeys:0:Key"] = TestSecrets.OldSessionKey,
+            ["Security:SessionKeys:1:Id"] = "new",
+            ["Security:SessionKeys:1:Key"] = TestSecrets.NewSessionKey,
+            ["Security:ApiKeyHmacSecret"] = TestSecrets.HmacSecret,
         }));
         builder.AddSiloBuilderConfigurator<SiloConfigurator>();
         builder.AddClientBuilderConfigurator<ClientConfigurator>();
