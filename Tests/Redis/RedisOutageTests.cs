@@ -24,6 +24,7 @@ public sealed class RedisOutageTests
                 ["Orleans:ClusterId"] = cluster.Options.ClusterId,
                 ["Orleans:ServiceId"] = cluster.Options.ServiceId,
                 ["Auth:Disabled"] = "true",
+                ["Gateway:GrpcPort"] = RedisServer.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture),
             });
             using var http = gateway.CreateClient();
             var user = TestKeys.User("outage");
@@ -38,6 +39,24 @@ public sealed class RedisOutageTests
             // Assert: fail closed with a problem, within the response timeout.
             await response.AssertProblemAsync(HttpStatusCode.ServiceUnavailable, "unavailable");
             Assert.True(call.Elapsed < TimeSpan.FromSeconds(5), $"the failing call took {call.ElapsedMilliseconds} ms");
+
+            // Identity state never guesses: 503 (gRPC UNAVAILABLE for ext_authz), within the timeout.
+            var identityCalls = Stopwatch.StartNew();
+            await (await http.PostJsonAsync("/v1/replay/check", new { jti = Guid.NewGuid().ToString(), issuer = "i", expiresAtMs = DateTimeOffset.UtcNow.AddMinutes(5).ToUnixTimeMilliseconds() }))
+                .AssertProblemAsync(HttpStatusCode.ServiceUnavailable, "unavailable");
+            await (await http.PostJsonAsync("/v1/sessions", new { subject = "s", tenant = "t", data = new { } }))
+                .AssertProblemAsync(HttpStatusCode.ServiceUnavailable, "unavailable");
+            await (await http.PostJsonAsync("/v1/apikeys/validate", new { apiKey = $"ock_{Guid.NewGuid():N}_secret" }))
+                .AssertProblemAsync(HttpStatusCode.ServiceUnavailable, "unavailable");
+            using var channel = Grpc.Net.Client.GrpcChannel.ForAddress(gateway.GrpcAddress!);
+            var authz = new Orleans.Coordinator.Envoy.Auth.Authorization.AuthorizationClient(channel);
+            var request = new Orleans.Coordinator.Envoy.Auth.CheckRequest
+            {
+                Attributes = new() { Request = new() { Http = new() { Headers = { ["x-api-key"] = $"ock_{Guid.NewGuid():N}_secret" } } } },
+            };
+            var rpc = await Assert.ThrowsAsync<Grpc.Core.RpcException>(() => authz.CheckAsync(request, cancellationToken: TestContext.Current.CancellationToken).ResponseAsync);
+            Assert.Equal(Grpc.Core.StatusCode.Unavailable, rpc.StatusCode);
+            Assert.True(identityCalls.Elapsed < TimeSpan.FromSeconds(20), $"four failing identity calls took {identityCalls.ElapsedMilliseconds} ms");
 
             // When Redis returns (AOF replayed), the same user is served again with what was acknowledged.
             await redis.RestartAsync();
