@@ -72,6 +72,10 @@ public static class GrainKeys
     public static bool TryRateLimitKey(string? raw, [NotNullWhen(true)] out string? key, [NotNullWhen(false)] out string? error)
         => TryPrintable(raw, "key", MaxRateLimitKeyLength, out key, out error);
 
+    /// <summary>Validates a lock name: 1 to 256 printable ASCII characters without white space (e.g. <c>provision:alice</c>).</summary>
+    public static bool TryLockName(string? raw, [NotNullWhen(true)] out string? key, [NotNullWhen(false)] out string? error)
+        => TryPrintable(raw, "name", MaxRateLimitKeyLength, out key, out error);
+
     /// <summary>Longest accepted session subject.</summary>
     public const int MaxSubjectLength = 256;
 

@@ -99,6 +99,7 @@ public static partial class GatewayHostingExtensions
         app.MapTenantsApi();
         app.MapRateLimitApi();
         app.MapIdentityApi();
+        app.MapLocksApi();
         app.MapGrpcService<EnvoyRateLimitService>();
         app.MapGrpcService<ExtAuthzService>();
         if (info.Mode == GatewayMode.Embedded)
