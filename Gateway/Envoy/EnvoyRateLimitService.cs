@@ -48,7 +48,7 @@ internal sealed partial class EnvoyRateLimitService(EnvoyRateLimitConfig config,
         {
             outcome = counted.Count == 0 ? new CounterBatchOutcome(true, []) : await checker.CheckAllAsync([.. counted.Select(p => p.Check!)]);
         }
-        catch (Exception ex) when (ex is OrleansException or TimeoutException)
+        catch (Exception ex) when (ex is OrleansException or TimeoutException or CoordinatorUnavailableException)
         {
             LogUnavailable(logger, ex.GetType().Name);
             throw new RpcException(new Status(StatusCode.Unavailable, "the coordinator cluster is unavailable"));

@@ -87,7 +87,7 @@ internal sealed partial class ExtAuthzService(IGrainFactory grains, IOptions<Ext
 
             return Deny(GrpcUnauthenticated, Type.StatusCode.Unauthorized, "unauthorized", "An API key or a session is required.");
         }
-        catch (Exception ex) when (ex is OrleansException or TimeoutException)
+        catch (Exception ex) when (ex is OrleansException or TimeoutException or CoordinatorUnavailableException)
         {
             LogUnavailable(logger, ex.GetType().Name);
             throw new RpcException(new Status(StatusCode.Unavailable, "the coordinator cluster is unavailable"));

@@ -19,6 +19,7 @@ internal sealed partial class ExceptionProblemHandler(ILogger<ExceptionProblemHa
             BadHttpRequestException bad => FromBadRequest(bad),
             CoordinatorValidationException validation => ProblemResponses.Validation(validation.Field, validation.Message),
             TimeoutException => ProblemResponses.Unavailable("The coordinator cluster did not answer in time."),
+            CoordinatorUnavailableException => ProblemResponses.Unavailable("The coordinator's storage could not be reached."),
             OrleansException => ProblemResponses.Unavailable("The coordinator cluster could not be reached."),
             _ when IsStorageFailure(exception) => ProblemResponses.Unavailable("The coordinator's storage could not be reached."),
             _ => null,

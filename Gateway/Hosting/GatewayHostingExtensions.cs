@@ -100,6 +100,7 @@ public static partial class GatewayHostingExtensions
         app.MapRateLimitApi();
         app.MapIdentityApi();
         app.MapLocksApi();
+        app.MapInstancesApi();
         app.MapGrpcService<EnvoyRateLimitService>();
         app.MapGrpcService<ExtAuthzService>();
         if (info.Mode == GatewayMode.Embedded)

@@ -19,6 +19,10 @@ public interface IUserLeaseGrain : IGrainWithStringKey
     [Alias("ReleaseLease")]
     Task<bool> ReleaseLeaseAsync(string leaseId);
 
+    /// <summary>Releases every lease held by <paramref name="instanceId"/> (its death or goodbye); returns how many.</summary>
+    [Alias("ReleaseInstanceLeases")]
+    Task<int> ReleaseInstanceLeasesAsync(string instanceId);
+
     /// <summary>Sets the user's connection limit override; null falls back to the default.</summary>
     [Alias("SetConnectionLimit")]
     Task SetConnectionLimitAsync(int? maxConnections);

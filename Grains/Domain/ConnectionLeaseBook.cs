@@ -107,6 +107,21 @@ public sealed class ConnectionLeaseBook
         return renewed;
     }
 
+    /// <summary>Removes every lease held by <paramref name="instanceId"/> and returns how many went.</summary>
+    public int ReleaseHeldBy(string instanceId)
+    {
+        var held = _leases.Values.Where(l => l.InstanceId == instanceId).Select(l => l.LeaseId).ToList();
+        foreach (var id in held)
+        {
+            _leases.Remove(id);
+        }
+
+        return held.Count;
+    }
+
+    /// <summary>True when <paramref name="instanceId"/> holds a live lease at <paramref name="nowMs"/>.</summary>
+    public bool HasLiveLeaseFrom(string instanceId, long nowMs) => _leases.Values.Any(l => l.InstanceId == instanceId && !l.IsExpired(nowMs));
+
     /// <summary>Removes a lease; false when it was not held.</summary>
     public bool Release(string leaseId) => _leases.Remove(leaseId);
 

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using Orleans.Clustering.Redis;
 using Orleans.Configuration;
+using Orleans.Coordinator.Grains.Coordination;
 using Orleans.Coordinator.Grains.Identity;
 using Orleans.Coordinator.Grains.Infrastructure;
 using Orleans.Coordinator.Grains.Interfaces;
@@ -107,6 +108,7 @@ public static class CoordinatorSiloBuilderExtensions
         services.AddValidatedOptions<LeaseOptions>(LeaseOptions.SectionName);
         services.AddValidatedOptions<MappingOptions>(MappingOptions.SectionName);
         services.AddValidatedOptions<SecurityOptions>(SecurityOptions.SectionName);
+        services.AddValidatedOptions<InstanceOptions>(InstanceOptions.SectionName);
         services.TryAddSingleton<IdentitySecrets>();
         return services;
     }

@@ -19,11 +19,8 @@ public interface IJtiStore
 public sealed class RedisJtiStore(CoordinatorRedis redis) : IJtiStore
 {
     /// <inheritdoc/>
-    public async Task<bool> TryMarkAsync(string jtiHash, long ttlMs)
-    {
-        var db = await redis.GetDatabaseAsync();
-        return await db.StringSetAsync(GrainKeys.RedisJtiKey(redis.KeyPrefix, jtiHash), "1", TimeSpan.FromMilliseconds(ttlMs), When.NotExists);
-    }
+    public Task<bool> TryMarkAsync(string jtiHash, long ttlMs)
+        => redis.RunAsync(db => db.StringSetAsync(GrainKeys.RedisJtiKey(redis.KeyPrefix, jtiHash), "1", TimeSpan.FromMilliseconds(ttlMs), When.NotExists));
 }
 
 /// <summary>Seen tokens in process memory (embedded mode), swept as they expire.</summary>

@@ -36,6 +36,23 @@ public sealed partial class CoordinatorRedis(IOptions<CoordinatorRedisOptions> o
     /// <summary>The default database of the shared multiplexer.</summary>
     public async Task<IDatabase> GetDatabaseAsync() => (await GetAsync()).GetDatabase();
 
+    /// <summary>
+    /// Runs a command against the default database, turning Redis failures into
+    /// <see cref="Interfaces.CoordinatorUnavailableException"/>, which crosses grain calls (Redis's own exceptions do not).
+    /// </summary>
+    public async Task<T> RunAsync<T>(Func<IDatabase, Task<T>> command)
+    {
+        ArgumentNullException.ThrowIfNull(command);
+        try
+        {
+            return await command(await GetDatabaseAsync());
+        }
+        catch (RedisException ex)
+        {
+            throw new Interfaces.CoordinatorUnavailableException($"Redis did not answer: {ex.GetType().Name}");
+        }
+    }
+
     /// <inheritdoc/>
     public async ValueTask DisposeAsync()
     {
@@ -56,6 +73,9 @@ public sealed partial class CoordinatorRedis(IOptions<CoordinatorRedisOptions> o
 
         var config = ConfigurationOptions.Parse(configuration);
         config.ClientName ??= "orleans-coordinator";
+        // While Redis is unreachable, fail commands at once instead of queueing them for later: a write the
+        // caller was told failed must not land after the fact, and a failing dependency must cost little time.
+        config.BacklogPolicy = BacklogPolicy.FailFast;
         return config;
     }
 

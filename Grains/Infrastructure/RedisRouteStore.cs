@@ -14,26 +14,20 @@ public sealed class RedisRouteStore(CoordinatorRedis redis, IOptions<Coordinator
     private readonly string _prefix = options.Value.KeyPrefix;
 
     /// <inheritdoc/>
-    public async Task<string?> GetAsync(string identifierKey)
-    {
-        var db = await redis.GetDatabaseAsync();
-        var value = await db.StringGetAsync(Key(identifierKey));
-        return value.IsNullOrEmpty ? null : value.ToString();
-    }
+    public Task<string?> GetAsync(string identifierKey)
+        => redis.RunAsync(async db =>
+        {
+            var value = await db.StringGetAsync(Key(identifierKey));
+            return value.IsNullOrEmpty ? null : value.ToString();
+        });
 
     /// <inheritdoc/>
-    public async Task SetAsync(string identifierKey, string destination)
-    {
-        var db = await redis.GetDatabaseAsync();
-        await db.StringSetAsync(Key(identifierKey), destination);
-    }
+    public Task SetAsync(string identifierKey, string destination)
+        => redis.RunAsync(db => db.StringSetAsync(Key(identifierKey), destination));
 
     /// <inheritdoc/>
-    public async Task DeleteAsync(string identifierKey)
-    {
-        var db = await redis.GetDatabaseAsync();
-        await db.KeyDeleteAsync(Key(identifierKey));
-    }
+    public Task DeleteAsync(string identifierKey)
+        => redis.RunAsync(db => db.KeyDeleteAsync(Key(identifierKey)));
 
     private RedisKey Key(string identifierKey) => GrainKeys.RedisRouteKey(_prefix, identifierKey);
 }

@@ -5,6 +5,7 @@ using Orleans.Coordinator.Grains.Domain;
 using Orleans.Coordinator.Grains.Hosting;
 using Orleans.Coordinator.Grains.Infrastructure;
 using Orleans.Coordinator.Grains.Interfaces;
+using Orleans.Coordinator.Grains.Interfaces.Coordination;
 using Orleans.Coordinator.Grains.Interfaces.Leases;
 using Orleans.Storage;
 
@@ -28,7 +29,7 @@ internal sealed partial class UserLeaseGrain(
 
     private int Limit => state.State.MaxConnections ?? options.Value.DefaultMaxConnections;
 
-    public Task<LeaseAcquireResult> TryAcquireLeaseAsync(LeaseAcquireRequest request)
+    public async Task<LeaseAcquireResult> TryAcquireLeaseAsync(LeaseAcquireRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
         if (!GrainKeys.TryInstanceId(request.InstanceId, out var instanceId, out var error))
@@ -39,7 +40,15 @@ internal sealed partial class UserLeaseGrain(
         LeaseLimits.ValidateTtl(request.TtlMs);
         var ttl = request.TtlMs ?? (long)options.Value.DefaultTtl.TotalMilliseconds;
 
-        return UpdateAsync((book, now) =>
+        // Before the first lease from an instance, record this user in that instance's lease index (durably),
+        // so the instance's death or goodbye finds and releases it.
+        var user = this.GetPrimaryKeyString();
+        if (!(await GetBookAsync()).HasLiveLeaseFrom(instanceId, clock.NowMs))
+        {
+            await GrainFactory.GetGrain<IInstanceLeaseIndexGrain>(InstanceKeys.LeaseIndex(instanceId, user)).TrackAsync(user);
+        }
+
+        return await UpdateAsync((book, now) =>
         {
             var pruned = book.PruneExpired(now);
             var decision = book.TryAcquire(now, NewLeaseId(), instanceId, ttl, Limit);
@@ -69,6 +78,14 @@ internal sealed partial class UserLeaseGrain(
             var released = book.Release(leaseId);
             var pruned = book.PruneExpired(now);
             return (released, released || pruned > 0);
+        });
+
+    public Task<int> ReleaseInstanceLeasesAsync(string instanceId)
+        => UpdateAsync((book, now) =>
+        {
+            var released = book.ReleaseHeldBy(instanceId);
+            var pruned = book.PruneExpired(now);
+            return (released, released + pruned > 0);
         });
 
     public Task SetConnectionLimitAsync(int? maxConnections)
