@@ -27,7 +27,8 @@ public sealed class SerializationRulesTests
         var members = type.GetProperties(BindingFlags.Public | BindingFlags.Instance | BindingFlags.DeclaredOnly)
             .Where(p => p.GetMethod is not null && p.Name != "EqualityContract")
             .ToList();
-        Assert.NotEmpty(members);
+        // An exception may add nothing to what Exception itself serializes; every other type carries data.
+        Assert.True(members.Count > 0 || typeof(Exception).IsAssignableFrom(type), $"{typeName} serializes nothing");
         var missing = members.Where(p => !p.IsDefined(typeof(IdAttribute), false)).Select(p => p.Name).ToList();
         Assert.True(missing.Count == 0, $"{typeName} members without [Id]: {string.Join(", ", missing)}");
     }
