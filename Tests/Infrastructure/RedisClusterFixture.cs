@@ -68,8 +68,8 @@ public sealed class RedisClusterFixture : IAsyncLifetime
             ["Security:SessionKeys:1:Id"] = "new",
             ["Security:SessionKeys:1:Key"] = TestSecrets.NewSessionKey,
             ["Security:ApiKeyHmacSecret"] = TestSecrets.HmacSecret,
-            ["Instances:HeartbeatInterval"] = "00:00:00.200",
-            ["Instances:DeadAfter"] = "00:00:01",
+            ["Instances:HeartbeatInterval"] = "00:00:00.250",
+            ["Instances:DeadAfter"] = "00:00:03",
         }));
         builder.AddSiloBuilderConfigurator<SiloConfigurator>();
         builder.AddClientBuilderConfigurator<ClientConfigurator>();
