@@ -67,17 +67,17 @@ public static class IdentityApi
     {
         if (!GrainKeys.TrySubject(body.Subject, out var subject, out var error))
         {
-            return Invalid(context, "subject", error);
+            return ProblemResponses.Invalid(context, "subject", error);
         }
 
         if (!GrainKeys.TryTenant(body.Tenant, out var tenant, out error))
         {
-            return Invalid(context, "tenant", error);
+            return ProblemResponses.Invalid(context, "tenant", error);
         }
 
         if (body.Data is { ValueKind: not JsonValueKind.Object })
         {
-            return Invalid(context, "data", "data must be a JSON object.");
+            return ProblemResponses.Invalid(context, "data", "data must be a JSON object.");
         }
 
         var ttl = body.TtlMs ?? DefaultSessionTtlMs;
@@ -99,7 +99,7 @@ public static class IdentityApi
     {
         if (!GrainKeys.TryOpaqueId(sessionId, "sessionId", out var id, out var error))
         {
-            return Invalid(context, "sessionId", error);
+            return ProblemResponses.Invalid(context, "sessionId", error);
         }
 
         var session = await grains.GetGrain<ISessionGrain>(id).GetAsync();
@@ -116,12 +116,12 @@ public static class IdentityApi
     {
         if (!GrainKeys.TryOpaqueId(sessionId, "sessionId", out var id, out var error))
         {
-            return Invalid(context, "sessionId", error);
+            return ProblemResponses.Invalid(context, "sessionId", error);
         }
 
         if (body.ValueKind != JsonValueKind.Object)
         {
-            return Invalid(context, "data", "data must be a JSON object.");
+            return ProblemResponses.Invalid(context, "data", "data must be a JSON object.");
         }
 
         var expires = await grains.GetGrain<ISessionGrain>(id).PutDataAsync(body.GetRawText());
@@ -132,7 +132,7 @@ public static class IdentityApi
     {
         if (!GrainKeys.TryOpaqueId(sessionId, "sessionId", out var id, out var error))
         {
-            return Invalid(context, "sessionId", error);
+            return ProblemResponses.Invalid(context, "sessionId", error);
         }
 
         return await grains.GetGrain<ISessionGrain>(id).EndAsync() ? TypedResults.NoContent() : SessionNotFound(context);
@@ -142,7 +142,7 @@ public static class IdentityApi
     {
         if (!GrainKeys.TrySubject(subject, out var key, out var error))
         {
-            return Invalid(context, "subject", error);
+            return ProblemResponses.Invalid(context, "subject", error);
         }
 
         return TypedResults.Ok(new SubjectLogoutResponse(await grains.GetGrain<ISubjectSessionsGrain>(key).EndAllAsync()));
@@ -153,29 +153,29 @@ public static class IdentityApi
     {
         if (string.IsNullOrEmpty(body.Jti) || body.Jti.Length > IdentityLimits.MaxJtiLength)
         {
-            return Invalid(context, "jti", $"jti is required, at most {IdentityLimits.MaxJtiLength} characters.");
+            return ProblemResponses.Invalid(context, "jti", $"jti is required, at most {IdentityLimits.MaxJtiLength} characters.");
         }
 
         if (string.IsNullOrEmpty(body.Issuer) || body.Issuer.Length > IdentityLimits.MaxJtiLength)
         {
-            return Invalid(context, "issuer", $"issuer is required, at most {IdentityLimits.MaxJtiLength} characters.");
+            return ProblemResponses.Invalid(context, "issuer", $"issuer is required, at most {IdentityLimits.MaxJtiLength} characters.");
         }
 
         if (body.ExpiresAtMs is not { } expiresAt)
         {
-            return Invalid(context, "expiresAtMs", "expiresAtMs is required (the token's exp, in Unix ms).");
+            return ProblemResponses.Invalid(context, "expiresAtMs", "expiresAtMs is required (the token's exp, in Unix ms).");
         }
 
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
         var refuseUntil = expiresAt + (long)settings.JtiClockSkew.TotalMilliseconds;
         if (refuseUntil <= now)
         {
-            return Invalid(context, "expiresAtMs", "the token has already expired (beyond the allowed clock skew).");
+            return ProblemResponses.Invalid(context, "expiresAtMs", "the token has already expired (beyond the allowed clock skew).");
         }
 
         if (refuseUntil - now > settings.JtiMaxLifetime.TotalMilliseconds)
         {
-            return Invalid(context, "expiresAtMs", $"tokens living longer than {settings.JtiMaxLifetime} are not accepted (Security:JtiMaxLifetime).");
+            return ProblemResponses.Invalid(context, "expiresAtMs", $"tokens living longer than {settings.JtiMaxLifetime} are not accepted (Security:JtiMaxLifetime).");
         }
 
         var result = await grains.GetGrain<IJtiReplayGuardGrain>(GrainKeys.Jti(body.Issuer, body.Jti)).CheckAsync(refuseUntil);
@@ -194,23 +194,23 @@ public static class IdentityApi
     {
         if (!GrainKeys.TryTenant(body.Tenant, out var tenant, out var error))
         {
-            return Invalid(context, "tenant", error);
+            return ProblemResponses.Invalid(context, "tenant", error);
         }
 
         if (!GrainKeys.TryPolicy(body.Name, out var name, out _))
         {
-            return Invalid(context, "name", $"name is required: 1 to 64 characters of {GrainKeys.CharacterSetDescription}.");
+            return ProblemResponses.Invalid(context, "name", $"name is required: 1 to 64 characters of {GrainKeys.CharacterSetDescription}.");
         }
 
         var scopes = body.Scopes ?? [];
         if (scopes.Count > IdentityLimits.MaxScopes || scopes.Any(s => !GrainKeys.TryPolicy(s, out _, out _)))
         {
-            return Invalid(context, "scopes", $"scopes: at most {IdentityLimits.MaxScopes}, each 1 to 64 characters of {GrainKeys.CharacterSetDescription}.");
+            return ProblemResponses.Invalid(context, "scopes", $"scopes: at most {IdentityLimits.MaxScopes}, each 1 to 64 characters of {GrainKeys.CharacterSetDescription}.");
         }
 
         if (body.ExpiresAtMs is { } expiresAt && expiresAt <= DateTimeOffset.UtcNow.ToUnixTimeMilliseconds())
         {
-            return Invalid(context, "expiresAtMs", "expiresAtMs must be in the future.");
+            return ProblemResponses.Invalid(context, "expiresAtMs", "expiresAtMs must be in the future.");
         }
 
         var keyId = GrainKeys.NewOpaqueId();
@@ -223,7 +223,7 @@ public static class IdentityApi
     {
         if (string.IsNullOrEmpty(body.ApiKey))
         {
-            return Invalid(context, "apiKey", "apiKey is required.");
+            return ProblemResponses.Invalid(context, "apiKey", "apiKey is required.");
         }
 
         var info = await ApiKeyValidation.ValidateAsync(grains, body.ApiKey);
@@ -236,7 +236,7 @@ public static class IdentityApi
     {
         if (!GrainKeys.TryOpaqueId(keyId, "keyId", out var id, out var error))
         {
-            return Invalid(context, "keyId", error);
+            return ProblemResponses.Invalid(context, "keyId", error);
         }
 
         var info = await grains.GetGrain<IApiKeyGrain>(id).GetAsync();
@@ -247,7 +247,7 @@ public static class IdentityApi
     {
         if (!GrainKeys.TryOpaqueId(keyId, "keyId", out var id, out var error))
         {
-            return Invalid(context, "keyId", error);
+            return ProblemResponses.Invalid(context, "keyId", error);
         }
 
         return await grains.GetGrain<IApiKeyGrain>(id).RevokeAsync() ? TypedResults.NoContent() : ApiKeyNotFound(context);
@@ -260,9 +260,6 @@ public static class IdentityApi
 
     private static ProblemHttpResult ApiKeyNotFound(HttpContext context)
         => ProblemResponses.Result(context, ProblemResponses.NotFound("apikey-not-found", "No such API key."));
-
-    private static ProblemHttpResult Invalid(HttpContext context, string field, string message)
-        => ProblemResponses.Result(context, ProblemResponses.Validation(field, message));
 }
 
 /// <summary>The replay guard's bounds as the gateway applies them (from the <c>Security</c> section).</summary>

@@ -38,23 +38,23 @@ public static class InstancesApi
     {
         if (!GrainKeys.TryInstanceId(instanceId, out var id, out var error))
         {
-            return Invalid(context, "instanceId", error);
+            return ProblemResponses.Invalid(context, "instanceId", error);
         }
 
         if (!GrainKeys.TryPolicy(body.Role, out var role, out _))
         {
-            return Invalid(context, "role", $"role is required: 1 to 64 characters of {GrainKeys.CharacterSetDescription}.");
+            return ProblemResponses.Invalid(context, "role", $"role is required: 1 to 64 characters of {GrainKeys.CharacterSetDescription}.");
         }
 
         if (body.Address is { Length: > 256 } || body.Version is { Length: > 64 })
         {
-            return Invalid(context, body.Address is { Length: > 256 } ? "address" : "version", "address is at most 256 and version at most 64 characters.");
+            return ProblemResponses.Invalid(context, body.Address is { Length: > 256 } ? "address" : "version", "address is at most 256 and version at most 64 characters.");
         }
 
         var metadata = body.Metadata ?? [];
         if (metadata.Count > 32 || metadata.Any(m => m.Key.Length is 0 or > 64 || m.Value.Length > 256))
         {
-            return Invalid(context, "metadata", "metadata holds at most 32 entries, keys of 1 to 64 and values of at most 256 characters.");
+            return ProblemResponses.Invalid(context, "metadata", "metadata holds at most 32 entries, keys of 1 to 64 and values of at most 256 characters.");
         }
 
         var advice = await grains.GetGrain<IInstanceGrain>(id).HeartbeatAsync(new InstanceHeartbeat(role, body.Address, body.Version, metadata));
@@ -65,7 +65,7 @@ public static class InstancesApi
     {
         if (role is not null && !GrainKeys.TryPolicy(role, out _, out var error))
         {
-            return Invalid(context, "role", error);
+            return ProblemResponses.Invalid(context, "role", error);
         }
 
         var shards = await Task.WhenAll(Enumerable.Range(0, InstanceKeys.RegistryShards)
@@ -84,7 +84,7 @@ public static class InstancesApi
     {
         if (!GrainKeys.TryInstanceId(instanceId, out var id, out var error))
         {
-            return Invalid(context, "instanceId", error);
+            return ProblemResponses.Invalid(context, "instanceId", error);
         }
 
         var snapshot = await grains.GetGrain<IInstanceGrain>(id).GetAsync();
@@ -97,14 +97,11 @@ public static class InstancesApi
     {
         if (!GrainKeys.TryInstanceId(instanceId, out var id, out var error))
         {
-            return Invalid(context, "instanceId", error);
+            return ProblemResponses.Invalid(context, "instanceId", error);
         }
 
         return TypedResults.Ok(new GoodbyeResponse(await grains.GetGrain<IInstanceGrain>(id).GoodbyeAsync()));
     }
 
     private static InstanceResponse ToResponse(InstanceSnapshot s) => new(s.InstanceId, s.Role, s.Address, s.Version, s.Metadata, s.LastSeenMs, s.Alive, s.DeadAtMs);
-
-    private static ProblemHttpResult Invalid(HttpContext context, string field, string message)
-        => ProblemResponses.Result(context, ProblemResponses.Validation(field, message));
 }

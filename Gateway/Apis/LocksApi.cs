@@ -41,7 +41,7 @@ public static class LocksApi
     {
         if (!GrainKeys.TryLockName(name, out var key, out var error))
         {
-            return Invalid(context, "name", error);
+            return ProblemResponses.Invalid(context, "name", error);
         }
 
         var result = await grains.GetGrain<IDistributedLockGrain>(key).AcquireAsync(body.Owner ?? string.Empty, body.TtlMs ?? 30_000, body.WaitMs ?? 0);
@@ -67,12 +67,12 @@ public static class LocksApi
     {
         if (!GrainKeys.TryLockName(name, out var key, out var error))
         {
-            return Invalid(context, "name", error);
+            return ProblemResponses.Invalid(context, "name", error);
         }
 
         if (body.FencingToken is not { } token)
         {
-            return Invalid(context, "fencingToken", "fencingToken is required.");
+            return ProblemResponses.Invalid(context, "fencingToken", "fencingToken is required.");
         }
 
         var v = await grains.GetGrain<IDistributedLockGrain>(key).ValidateAsync(token);
@@ -84,12 +84,12 @@ public static class LocksApi
     {
         if (!GrainKeys.TryLockName(name, out var key, out var error))
         {
-            return Invalid(context, "name", error);
+            return ProblemResponses.Invalid(context, "name", error);
         }
 
         if (body.FencingToken is not { } token)
         {
-            return Invalid(context, "fencingToken", "fencingToken is required.");
+            return ProblemResponses.Invalid(context, "fencingToken", "fencingToken is required.");
         }
 
         var grains = context.RequestServices.GetRequiredService<IGrainFactory>();
@@ -107,7 +107,4 @@ public static class LocksApi
 
         return TypedResults.Ok(new LockUpdateResponse(true, result.ExpiresAtMs));
     }
-
-    private static ProblemHttpResult Invalid(HttpContext context, string field, string message)
-        => ProblemResponses.Result(context, ProblemResponses.Validation(field, message));
 }

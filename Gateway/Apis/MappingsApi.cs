@@ -59,7 +59,7 @@ public static class MappingsApi
 
         if (!GrainKeys.TryDestination(body.Destination, out var destination, out var error))
         {
-            return ProblemResponses.Result(context, ProblemResponses.Validation("destination", error));
+            return ProblemResponses.Invalid(context, "destination", error);
         }
 
         await grains.GetGrain<IRouteMappingGrain>(key).SetDestinationAsync(destination);
@@ -100,7 +100,7 @@ public static class MappingsApi
     {
         invalid = GrainKeys.TryIdentifier(identifier, options.Value.Normalization, out key, out var error)
             ? null
-            : ProblemResponses.Result(context, ProblemResponses.Validation("identifier", error));
+            : ProblemResponses.Invalid(context, "identifier", error);
         return invalid is null;
     }
 

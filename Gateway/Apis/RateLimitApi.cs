@@ -67,12 +67,12 @@ public static class RateLimitApi
     {
         if (body.Checks is not { Count: > 0 } items)
         {
-            return ProblemResponses.Result(context, ProblemResponses.Validation("checks", "checks must hold at least one check."));
+            return ProblemResponses.Invalid(context, "checks", "checks must hold at least one check.");
         }
 
         if (items.Count > RateLimitLimits.MaxBatch)
         {
-            return ProblemResponses.Result(context, ProblemResponses.Validation("checks", $"checks may hold at most {RateLimitLimits.MaxBatch} checks."));
+            return ProblemResponses.Invalid(context, "checks", $"checks may hold at most {RateLimitLimits.MaxBatch} checks.");
         }
 
         var resolved = await Task.WhenAll(items.Select((item, i) => ResolveAsync(item, $"checks[{i}].", tenants).AsTask()));

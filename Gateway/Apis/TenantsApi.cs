@@ -73,7 +73,7 @@ public static class TenantsApi
     {
         if (!GrainKeys.TryTenant(tenant, out var key, out var error))
         {
-            return Invalid(context, "tenant", error);
+            return ProblemResponses.Invalid(context, "tenant", error);
         }
 
         var policies = await grains.GetGrain<ITenantConfigGrain>(key).GetPoliciesAsync();
@@ -90,12 +90,12 @@ public static class TenantsApi
 
         if (!TryParseAlgorithm(body.Algorithm, out var algorithm))
         {
-            return Invalid(context, "algorithm", "algorithm must be fixedWindow, slidingWindow or tokenBucket.");
+            return ProblemResponses.Invalid(context, "algorithm", "algorithm must be fixedWindow, slidingWindow or tokenBucket.");
         }
 
         if (body.Limit is null)
         {
-            return Invalid(context, "limit", "limit is required.");
+            return ProblemResponses.Invalid(context, "limit", "limit is required.");
         }
 
         var value = new RateLimitPolicy(algorithm, body.Limit.Value, body.WindowMs ?? 0, body.RefillPerSecond ?? 0, body.Shadow ?? false);
@@ -133,7 +133,7 @@ public static class TenantsApi
     {
         if (!GrainKeys.TryTenant(tenant, out var key, out var error))
         {
-            return Invalid(context, "tenant", error);
+            return ProblemResponses.Invalid(context, "tenant", error);
         }
 
         var document = await cache.GetConfigAsync(key);
@@ -151,17 +151,17 @@ public static class TenantsApi
     {
         if (!GrainKeys.TryTenant(tenant, out var key, out var error))
         {
-            return Invalid(context, "tenant", error);
+            return ProblemResponses.Invalid(context, "tenant", error);
         }
 
         if (!TryParseIfMatch(context.Request.Headers.IfMatch.ToString(), out var expected))
         {
-            return Invalid(context, "If-Match", "If-Match must be an ETag this service returned, e.g. \"3\", or *.");
+            return ProblemResponses.Invalid(context, "If-Match", "If-Match must be an ETag this service returned, e.g. \"3\", or *.");
         }
 
         if (context.Request.ContentLength > TenantConfigLimits.MaxConfigBytes)
         {
-            return Invalid(context, "config", $"the configuration document must be at most {TenantConfigLimits.MaxConfigBytes} bytes.");
+            return ProblemResponses.Invalid(context, "config", $"the configuration document must be at most {TenantConfigLimits.MaxConfigBytes} bytes.");
         }
 
         if (context.Request.HasJsonContentType() is false)
@@ -188,12 +188,12 @@ public static class TenantsApi
     {
         if (!GrainKeys.TryTenant(tenant, out var key, out var error))
         {
-            return Invalid(context, "tenant", error);
+            return ProblemResponses.Invalid(context, "tenant", error);
         }
 
         if (body.Budget is not { } budget)
         {
-            return Invalid(context, "budget", "budget is required.");
+            return ProblemResponses.Invalid(context, "budget", "budget is required.");
         }
 
         TokenBudgetPeriod period;
@@ -207,7 +207,7 @@ public static class TenantsApi
         }
         else
         {
-            return Invalid(context, "period", "period must be day or month.");
+            return ProblemResponses.Invalid(context, "period", "period must be day or month.");
         }
 
         var snapshot = await grains.GetGrain<ITenantTokenBudgetGrain>(key).SetBudgetAsync(budget, period);
@@ -219,12 +219,12 @@ public static class TenantsApi
     {
         if (!GrainKeys.TryTenant(tenant, out var key, out var error))
         {
-            return Invalid(context, "tenant", error);
+            return ProblemResponses.Invalid(context, "tenant", error);
         }
 
         if (body.Tokens is not { } tokens)
         {
-            return Invalid(context, "tokens", "tokens is required.");
+            return ProblemResponses.Invalid(context, "tokens", "tokens is required.");
         }
 
         var result = await grains.GetGrain<ITenantTokenBudgetGrain>(key).ReserveAsync(tokens, body.TtlMs ?? DefaultReservationTtlMs);
@@ -247,17 +247,17 @@ public static class TenantsApi
     {
         if (!GrainKeys.TryTenant(tenant, out var key, out var error))
         {
-            return Invalid(context, "tenant", error);
+            return ProblemResponses.Invalid(context, "tenant", error);
         }
 
         if (!GrainKeys.TryLeaseId(body.ReservationId, out var reservation, out _))
         {
-            return Invalid(context, "reservationId", "reservationId is required and must be one this service returned.");
+            return ProblemResponses.Invalid(context, "reservationId", "reservationId is required and must be one this service returned.");
         }
 
         if (body.ActualTokens is not { } actual)
         {
-            return Invalid(context, "actualTokens", "actualTokens is required.");
+            return ProblemResponses.Invalid(context, "actualTokens", "actualTokens is required.");
         }
 
         var result = await grains.GetGrain<ITenantTokenBudgetGrain>(key).CommitAsync(reservation, actual);
@@ -279,7 +279,7 @@ public static class TenantsApi
     {
         if (!GrainKeys.TryTenant(tenant, out var key, out var error))
         {
-            return Invalid(context, "tenant", error);
+            return ProblemResponses.Invalid(context, "tenant", error);
         }
 
         var snapshot = await grains.GetGrain<ITenantTokenBudgetGrain>(key).GetSnapshotAsync();
@@ -363,13 +363,13 @@ public static class TenantsApi
         (tenantKey, policyKey, invalid) = (string.Empty, string.Empty, null!);
         if (!GrainKeys.TryTenant(tenant, out var t, out var error))
         {
-            invalid = Invalid(context, "tenant", error);
+            invalid = ProblemResponses.Invalid(context, "tenant", error);
             return false;
         }
 
         if (!GrainKeys.TryPolicy(policy, out var p, out error))
         {
-            invalid = Invalid(context, "policy", error);
+            invalid = ProblemResponses.Invalid(context, "policy", error);
             return false;
         }
 
@@ -383,7 +383,4 @@ public static class TenantsApi
     private static ProblemHttpResult TokenBudgetNotFound(HttpContext context, string tenant)
         => ProblemResponses.Result(context, ProblemResponses.NotFound("token-budget-not-found", "The tenant has no token budget.",
             $"Set one with PUT /v1/tenants/{tenant}/tokens/budget."));
-
-    private static ProblemHttpResult Invalid(HttpContext context, string field, string message)
-        => ProblemResponses.Result(context, ProblemResponses.Validation(field, message));
 }

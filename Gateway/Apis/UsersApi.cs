@@ -72,17 +72,17 @@ public static class UsersApi
     {
         if (!GrainKeys.TryUser(user, out var userKey, out var error))
         {
-            return Invalid(context, "user", error);
+            return ProblemResponses.Invalid(context, "user", error);
         }
 
         if (!GrainKeys.TryInstanceId(body.InstanceId, out var instanceId, out error))
         {
-            return Invalid(context, "instanceId", error);
+            return ProblemResponses.Invalid(context, "instanceId", error);
         }
 
         if (!IsValidTtl(body.TtlMs))
         {
-            return Invalid(context, "ttlMs", TtlRangeMessage);
+            return ProblemResponses.Invalid(context, "ttlMs", TtlRangeMessage);
         }
 
         var result = await grains.GetGrain<IUserLeaseGrain>(userKey).TryAcquireLeaseAsync(new LeaseAcquireRequest(instanceId, body.TtlMs));
@@ -100,7 +100,7 @@ public static class UsersApi
     {
         if (!GrainKeys.TryUser(user, out var userKey, out var error))
         {
-            return Invalid(context, "user", error);
+            return ProblemResponses.Invalid(context, "user", error);
         }
 
         var snapshot = await grains.GetGrain<IUserLeaseGrain>(userKey).GetSnapshotAsync();
@@ -113,12 +113,12 @@ public static class UsersApi
     {
         if (!TryUserAndLease(user, leaseId, out var userKey, out var leaseKey, out var field, out var error))
         {
-            return Invalid(context, field, error);
+            return ProblemResponses.Invalid(context, field, error);
         }
 
         if (!IsValidTtl(body?.TtlMs))
         {
-            return Invalid(context, "ttlMs", TtlRangeMessage);
+            return ProblemResponses.Invalid(context, "ttlMs", TtlRangeMessage);
         }
 
         var result = await grains.GetGrain<IUserLeaseGrain>(userKey).RenewLeaseAsync(leaseKey, body?.TtlMs);
@@ -136,7 +136,7 @@ public static class UsersApi
     {
         if (!TryUserAndLease(user, leaseId, out var userKey, out var leaseKey, out var field, out var error))
         {
-            return Invalid(context, field, error);
+            return ProblemResponses.Invalid(context, field, error);
         }
 
         await grains.GetGrain<IUserLeaseGrain>(userKey).ReleaseLeaseAsync(leaseKey);
@@ -148,17 +148,17 @@ public static class UsersApi
     {
         if (!GrainKeys.TryUser(user, out var userKey, out var error))
         {
-            return Invalid(context, "user", error);
+            return ProblemResponses.Invalid(context, "user", error);
         }
 
         if (body.Bytes is not { } bytes)
         {
-            return Invalid(context, "bytes", "bytes is required.");
+            return ProblemResponses.Invalid(context, "bytes", "bytes is required.");
         }
 
         if (bytes < 0 || bytes > LeaseLimits.MaxBytesPerReport)
         {
-            return Invalid(context, "bytes", $"bytes must be between 0 and {LeaseLimits.MaxBytesPerReport}.");
+            return ProblemResponses.Invalid(context, "bytes", $"bytes must be between 0 and {LeaseLimits.MaxBytesPerReport}.");
         }
 
         var result = await grains.GetGrain<IUserByteBudgetGrain>(userKey).ConsumeBytesAsync(bytes);
@@ -176,7 +176,7 @@ public static class UsersApi
     {
         if (!GrainKeys.TryUser(user, out var userKey, out var error))
         {
-            return Invalid(context, "user", error);
+            return ProblemResponses.Invalid(context, "user", error);
         }
 
         var leases = grains.GetGrain<IUserLeaseGrain>(userKey).GetSnapshotAsync();
@@ -190,7 +190,7 @@ public static class UsersApi
     {
         if (!GrainKeys.TryUser(user, out var userKey, out var error))
         {
-            return Invalid(context, "user", error);
+            return ProblemResponses.Invalid(context, "user", error);
         }
 
         // Validated here for a 400 before anything is written; the grains check again for direct callers.
@@ -230,7 +230,4 @@ public static class UsersApi
     private const string TtlRangeMessage = "ttlMs must be between 1000 and 86400000.";
 
     private static bool IsValidTtl(long? ttlMs) => ttlMs is null or (>= LeaseLimits.MinTtlMs and <= LeaseLimits.MaxTtlMs);
-
-    private static ProblemHttpResult Invalid(HttpContext context, string field, string message)
-        => ProblemResponses.Result(context, ProblemResponses.Validation(field, message));
 }

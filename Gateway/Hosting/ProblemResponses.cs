@@ -138,6 +138,10 @@ public static class ProblemResponses
         return TypedResults.Problem(problem);
     }
 
+    /// <summary>The 400 result naming <paramref name="field"/>, for endpoint handlers.</summary>
+    public static ProblemHttpResult Invalid(HttpContext context, string field, string message)
+        => Result(context, Validation(field, message));
+
     /// <summary>Writes a problem directly to the response (for middleware and auth handlers).</summary>
     public static async Task WriteAsync(HttpContext context, ProblemDetails problem)
     {
