@@ -47,6 +47,7 @@ public static class SiloHostingExtensions
         services.AddSingleton<IReadinessCheck, SiloMembershipCheck>();
         services.AddSingleton<IReadinessCheck, SiloRedisCheck>();
         builder.AddCoordinatorAuthentication(allowAnonymousWithoutTokens: false, "a silo (its dashboard needs the admin token)");
+        builder.AddCoordinatorTelemetry("orleans-coordinator-silo");
         return builder;
     }
 
@@ -59,6 +60,7 @@ public static class SiloHostingExtensions
         app.UseAuthentication();
         app.UseAuthorization();
         app.MapCoordinatorHealth("silo");
+        app.MapCoordinatorMetrics();
         app.MapOrleansDashboard(routePrefix: "/dashboard").RequireAuthorization(CoordinatorPolicies.Admin);
         return app;
     }

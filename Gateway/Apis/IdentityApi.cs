@@ -179,6 +179,7 @@ public static class IdentityApi
         }
 
         var result = await grains.GetGrain<IJtiReplayGuardGrain>(GrainKeys.Jti(body.Issuer, body.Jti)).CheckAsync(refuseUntil);
+        CoordinatorDiagnostics.Decision("replay", result.FirstUse);
         if (!result.FirstUse)
         {
             var conflict = ProblemResponses.Conflict("replayed-token", "This token id was already used.",
@@ -227,6 +228,7 @@ public static class IdentityApi
         }
 
         var info = await ApiKeyValidation.ValidateAsync(grains, body.ApiKey);
+        CoordinatorDiagnostics.Decision("apikeys", info is not null);
         return info is null
             ? ProblemResponses.Result(context, ProblemResponses.InvalidApiKey())
             : TypedResults.Ok(ToResponse(info));

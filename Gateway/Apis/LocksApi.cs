@@ -45,6 +45,7 @@ public static class LocksApi
         }
 
         var result = await grains.GetGrain<IDistributedLockGrain>(key).AcquireAsync(body.Owner ?? string.Empty, body.TtlMs ?? 30_000, body.WaitMs ?? 0);
+        CoordinatorDiagnostics.Decision("locks", result.Granted);
         if (!result.Granted)
         {
             var problem = ProblemResponses.Conflict("lock-held", "The lock is held by someone else.", "Retry after it expires, or acquire with waitMs.");

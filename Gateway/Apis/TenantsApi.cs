@@ -228,6 +228,10 @@ public static class TenantsApi
         }
 
         var result = await grains.GetGrain<ITenantTokenBudgetGrain>(key).ReserveAsync(tokens, body.TtlMs ?? DefaultReservationTtlMs);
+        if (result is not null)
+        {
+            CoordinatorDiagnostics.Decision("tokens", result.Granted);
+        }
         if (result is null)
         {
             return TokenBudgetNotFound(context, key);

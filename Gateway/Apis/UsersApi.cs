@@ -86,6 +86,7 @@ public static class UsersApi
         }
 
         var result = await grains.GetGrain<IUserLeaseGrain>(userKey).TryAcquireLeaseAsync(new LeaseAcquireRequest(instanceId, body.TtlMs));
+        CoordinatorDiagnostics.Decision("leases", result.Granted);
         if (!result.Granted)
         {
             var retryAfter = result.ExpiresAtMs > 0 ? Math.Max(0, result.ExpiresAtMs - DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()) : 1000;
@@ -162,6 +163,7 @@ public static class UsersApi
         }
 
         var result = await grains.GetGrain<IUserByteBudgetGrain>(userKey).ConsumeBytesAsync(bytes);
+        CoordinatorDiagnostics.Decision("bytes", result.Allowed);
         if (!result.Allowed)
         {
             var retryAfter = Math.Max(0, result.ResetAtMs - DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());

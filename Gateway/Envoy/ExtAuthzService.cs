@@ -116,6 +116,7 @@ internal sealed partial class ExtAuthzService(IGrainFactory grains, IOptions<Ext
             ok.HeadersToRemove.Add(settings.ApiKeyHeader);
         }
 
+        CoordinatorDiagnostics.Decision("authz", true);
         return new CheckResponse { Status = new Rpc.Status { Code = GrpcOk }, OkResponse = ok };
     }
 
@@ -127,6 +128,7 @@ internal sealed partial class ExtAuthzService(IGrainFactory grains, IOptions<Ext
             title,
             status = (int)httpStatus,
         });
+        CoordinatorDiagnostics.Decision("authz", false);
         var denied = new DeniedHttpResponse { Status = new Type.HttpStatus { Code = httpStatus }, Body = body };
         denied.Headers.Add(new HeaderValueOption { Header = new HeaderValue { Key = "content-type", Value = "application/problem+json" } });
         return new CheckResponse { Status = new Rpc.Status { Code = grpcCode, Message = title }, DeniedResponse = denied };

@@ -30,6 +30,7 @@ internal static class ClusterClient
         builder.UseOrleansClient(client =>
         {
             client.UseRedisClustering(_ => { });
+            client.AddActivityPropagation();
             client.UseConnectionRetryFilter(new ConnectRetry(TimeSpan.FromSeconds(60)).ShouldRetryAsync);
         });
 

@@ -49,6 +49,7 @@ public static partial class GatewayHostingExtensions
         services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         services.AddOpenApi();
         services.AddGrpc();
+        builder.AddCoordinatorTelemetry("orleans-coordinator-gateway");
 
         var gateway = builder.Configuration.GetSection(CoordinatorGatewayOptions.SectionName).Get<CoordinatorGatewayOptions>() ?? new();
         var listening = GatewayEndpoints.Configure(builder, gateway.GrpcPort);
@@ -93,6 +94,7 @@ public static partial class GatewayHostingExtensions
         app.UseAuthorization();
 
         app.MapOpenApi().AllowAnonymous();
+        app.MapCoordinatorMetrics();
         app.MapCoordinatorHealth(info.Mode == GatewayMode.Embedded ? "embedded" : "cluster");
         app.MapUsersApi();
         app.MapMappingsApi();

@@ -1,3 +1,4 @@
+using Orleans.Coordinator.Grains.Interfaces;
 using Orleans.Coordinator.Grains.Interfaces.Tenants;
 
 namespace Orleans.Coordinator.Tenants;
@@ -19,6 +20,13 @@ public sealed record CounterBatchOutcome(bool Allowed, IReadOnlyList<RateLimitRe
 internal sealed class RateLimitChecker(IGrainFactory grains)
 {
     public async Task<CounterBatchOutcome> CheckAllAsync(IReadOnlyList<CounterCheck> checks)
+    {
+        var outcome = await DecideAsync(checks);
+        CoordinatorDiagnostics.Decision("ratelimit", outcome.Allowed);
+        return outcome;
+    }
+
+    private async Task<CounterBatchOutcome> DecideAsync(IReadOnlyList<CounterCheck> checks)
     {
         ArgumentNullException.ThrowIfNull(checks);
         if (checks.Count == 1)

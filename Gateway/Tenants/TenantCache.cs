@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Options;
+using Orleans.Coordinator.Grains.Interfaces;
 using Orleans.Coordinator.Grains.Interfaces.Tenants;
 using Orleans.Coordinator.Hosting;
 
@@ -35,8 +36,11 @@ internal sealed class TenantCache(IGrainFactory grains, IOptions<CoordinatorGate
         var now = time.GetUtcNow();
         if (cache.TryGetValue(key, out var entry) && entry.ExpiresAt > now)
         {
+            CoordinatorDiagnostics.CacheLookups.Add(1, new KeyValuePair<string, object?>("result", "hit"));
             return entry.Value;
         }
+
+        CoordinatorDiagnostics.CacheLookups.Add(1, new KeyValuePair<string, object?>("result", "miss"));
 
         var value = await load();
         var ttl = options.Value.TenantCacheTtl;

@@ -21,6 +21,9 @@ public sealed class CoordinatorRedisOptions : IValidatableOptions
     /// <summary>Prefix of every Redis key this deployment writes (membership, grain state, route mappings).</summary>
     public string KeyPrefix { get; set; } = DefaultKeyPrefix;
 
+    /// <summary>The <c>peer.service</c> of Redis spans in traces.</summary>
+    public string ServiceName { get; set; } = "redis";
+
     /// <summary>True when a connection string is configured.</summary>
     public bool IsConfigured => !string.IsNullOrWhiteSpace(ConnectionString);
 

@@ -35,6 +35,8 @@ public static class CoordinatorSiloBuilderExtensions
         ArgumentNullException.ThrowIfNull(builder);
         var services = builder.Services;
         services.AddCoordinatorGrainServices();
+        // Trace context flows through grain calls, so a gateway request, its grain call and Redis share one trace.
+        builder.AddActivityPropagation();
 
         var redis = builder.Configuration.GetSection(CoordinatorRedisOptions.SectionName).Get<CoordinatorRedisOptions>() ?? new();
         if (!redis.IsConfigured)

@@ -20,7 +20,7 @@ public sealed class RedisJtiStore(CoordinatorRedis redis) : IJtiStore
 {
     /// <inheritdoc/>
     public Task<bool> TryMarkAsync(string jtiHash, long ttlMs)
-        => redis.RunAsync(db => db.StringSetAsync(GrainKeys.RedisJtiKey(redis.KeyPrefix, jtiHash), "1", TimeSpan.FromMilliseconds(ttlMs), When.NotExists));
+        => redis.RunAsync("SET", db => db.StringSetAsync(GrainKeys.RedisJtiKey(redis.KeyPrefix, jtiHash), "1", TimeSpan.FromMilliseconds(ttlMs), When.NotExists));
 }
 
 /// <summary>Seen tokens in process memory (embedded mode), swept as they expire.</summary>

@@ -40,15 +40,20 @@ public sealed partial class CoordinatorRedis(IOptions<CoordinatorRedisOptions> o
     /// Runs a command against the default database, turning Redis failures into
     /// <see cref="Interfaces.CoordinatorUnavailableException"/>, which crosses grain calls (Redis's own exceptions do not).
     /// </summary>
-    public async Task<T> RunAsync<T>(Func<IDatabase, Task<T>> command)
+    public async Task<T> RunAsync<T>(string operation, Func<IDatabase, Task<T>> command)
     {
         ArgumentNullException.ThrowIfNull(command);
+        using var activity = Interfaces.CoordinatorDiagnostics.ActivitySource.StartActivity($"redis {operation}", System.Diagnostics.ActivityKind.Client);
+        activity?.SetTag("db.system", "redis");
+        activity?.SetTag("db.operation", operation);
+        activity?.SetTag("peer.service", Options.ServiceName);
         try
         {
             return await command(await GetDatabaseAsync());
         }
         catch (RedisException ex)
         {
+            activity?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, ex.GetType().Name);
             throw new Interfaces.CoordinatorUnavailableException($"Redis did not answer: {ex.GetType().Name}");
         }
     }

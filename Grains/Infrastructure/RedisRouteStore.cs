@@ -15,7 +15,7 @@ public sealed class RedisRouteStore(CoordinatorRedis redis, IOptions<Coordinator
 
     /// <inheritdoc/>
     public Task<string?> GetAsync(string identifierKey)
-        => redis.RunAsync(async db =>
+        => redis.RunAsync("GET", async db =>
         {
             var value = await db.StringGetAsync(Key(identifierKey));
             return value.IsNullOrEmpty ? null : value.ToString();
@@ -23,11 +23,11 @@ public sealed class RedisRouteStore(CoordinatorRedis redis, IOptions<Coordinator
 
     /// <inheritdoc/>
     public Task SetAsync(string identifierKey, string destination)
-        => redis.RunAsync(db => db.StringSetAsync(Key(identifierKey), destination));
+        => redis.RunAsync("SET", db => db.StringSetAsync(Key(identifierKey), destination));
 
     /// <inheritdoc/>
     public Task DeleteAsync(string identifierKey)
-        => redis.RunAsync(db => db.KeyDeleteAsync(Key(identifierKey)));
+        => redis.RunAsync("DEL", db => db.KeyDeleteAsync(Key(identifierKey)));
 
     private RedisKey Key(string identifierKey) => GrainKeys.RedisRouteKey(_prefix, identifierKey);
 }

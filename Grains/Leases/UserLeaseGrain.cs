@@ -52,6 +52,7 @@ internal sealed partial class UserLeaseGrain(
         {
             var pruned = book.PruneExpired(now);
             var decision = book.TryAcquire(now, NewLeaseId(), instanceId, ttl, Limit);
+            LeasesChanged((decision.Granted ? 1 : 0) - pruned);
             var result = new LeaseAcquireResult(
                 decision.Granted, decision.Lease?.LeaseId, decision.Active, decision.Limit,
                 decision.Granted ? decision.Lease!.ExpiresAtMs : decision.EarliestExpiryMs);
@@ -77,6 +78,7 @@ internal sealed partial class UserLeaseGrain(
         {
             var released = book.Release(leaseId);
             var pruned = book.PruneExpired(now);
+            LeasesChanged(-(released ? 1 : 0) - pruned);
             return (released, released || pruned > 0);
         });
 
@@ -85,6 +87,7 @@ internal sealed partial class UserLeaseGrain(
         {
             var released = book.ReleaseHeldBy(instanceId);
             var pruned = book.PruneExpired(now);
+            LeasesChanged(-released - pruned);
             return (released, released + pruned > 0);
         });
 
@@ -168,6 +171,15 @@ internal sealed partial class UserLeaseGrain(
         AcquiredAtMs = lease.AcquiredAtMs,
         ExpiresAtMs = lease.ExpiresAtMs,
     };
+
+    /// <summary>Approximate (a retried decision counts again): a gauge for dashboards, not an accounting record.</summary>
+    private static void LeasesChanged(int delta)
+    {
+        if (delta != 0)
+        {
+            CoordinatorDiagnostics.ActiveLeases.Add(delta);
+        }
+    }
 
     private static string NewLeaseId() => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
 

@@ -1,0 +1,48 @@
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
+using Orleans.Coordinator.Grains.Interfaces;
+
+namespace Orleans.Coordinator.Hosting;
+
+/// <summary>
+/// Metrics (the product Meter, Orleans and ASP.NET Core) in Prometheus format at <c>/metrics</c>, and traces
+/// (HTTP request, grain call, Redis command in one trace); both also over OTLP when
+/// <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set.
+/// </summary>
+public static class CoordinatorTelemetry
+{
+    /// <summary>Registers metrics and tracing for a Silo or Gateway process.</summary>
+    public static void AddCoordinatorTelemetry(this WebApplicationBuilder builder, string serviceName)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        var otlp = !string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]);
+        builder.Services.AddOpenTelemetry()
+            .ConfigureResource(resource => resource.AddService(serviceName))
+            .WithMetrics(metrics =>
+            {
+                metrics.AddMeter(CoordinatorDiagnostics.Name, "Microsoft.Orleans", "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel")
+                    .AddPrometheusExporter();
+                if (otlp)
+                {
+                    metrics.AddOtlpExporter();
+                }
+            })
+            .WithTracing(tracing =>
+            {
+                tracing.AddSource(CoordinatorDiagnostics.Name, "Microsoft.Orleans.Runtime", "Microsoft.Orleans.Application")
+                    .AddAspNetCoreInstrumentation(o => o.Filter = context => !IsProbe(context.Request.Path));
+                if (otlp)
+                {
+                    tracing.AddOtlpExporter();
+                }
+            });
+    }
+
+    /// <summary>Serves <c>/metrics</c> (anonymous, like the health probes: it carries no user, key or token values).</summary>
+    public static void MapCoordinatorMetrics(this IEndpointRouteBuilder app)
+        => app.MapPrometheusScrapingEndpoint("/metrics").AllowAnonymous();
+
+    private static bool IsProbe(PathString path)
+        => path.StartsWithSegments("/healthz") || path.StartsWithSegments("/readyz") || path.StartsWithSegments("/metrics");
+}
