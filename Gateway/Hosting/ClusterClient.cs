@@ -20,6 +20,11 @@ internal static class ClusterClient
         {
             var options = ConfigurationOptions.Parse(Normalize(redis));
             options.ClientName ??= "orleans-coordinator-gateway";
+            if (!string.IsNullOrEmpty(redis.CaCertificatePath))
+            {
+                options.TrustIssuer(redis.CaCertificatePath);
+            }
+
             // Keep retrying in the background instead of failing the process when Redis blinks.
             options.AbortOnConnectFail = false;
             return ConnectionMultiplexer.Connect(options);
@@ -37,6 +42,7 @@ internal static class ClusterClient
         builder.Services.AddOptions<RedisClusteringOptions>()
             .Configure<IConnectionMultiplexer>((o, multiplexer) =>
             {
+                // Required by the provider's validation; the connection itself is the shared multiplexer.
                 o.ConfigurationOptions = ConfigurationOptions.Parse(Normalize(redis));
                 o.CreateMultiplexer = _ => Task.FromResult((multiplexer, IsShared: true));
                 o.CreateRedisKey = cluster => (RedisKey)GrainKeys.RedisMembershipKey(redis.KeyPrefix, cluster.ServiceId, cluster.ClusterId);

@@ -21,6 +21,9 @@ public sealed class CoordinatorRedisOptions : IValidatableOptions
     /// <summary>Prefix of every Redis key this deployment writes (membership, grain state, route mappings).</summary>
     public string KeyPrefix { get; set; } = DefaultKeyPrefix;
 
+    /// <summary>A PEM file with the CA that signed Redis's TLS certificate, when it is not in the system store.</summary>
+    public string? CaCertificatePath { get; set; }
+
     /// <summary>The <c>peer.service</c> of Redis spans in traces.</summary>
     public string ServiceName { get; set; } = "redis";
 
@@ -42,6 +45,11 @@ public sealed class CoordinatorRedisOptions : IValidatableOptions
         if (IsConfigured && !RedisConnectionString.TryNormalize(ConnectionString!, out _, out var error))
         {
             yield return $"Redis:ConnectionString is not valid: {error}";
+        }
+
+        if (!string.IsNullOrEmpty(CaCertificatePath) && !File.Exists(CaCertificatePath))
+        {
+            yield return $"Redis:CaCertificatePath '{CaCertificatePath}' does not exist.";
         }
     }
 }

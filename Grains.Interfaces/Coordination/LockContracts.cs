@@ -54,7 +54,8 @@ public static class LockLimits
 public interface IDistributedLockGrain : IGrainWithStringKey
 {
     /// <summary>Takes the lock for <paramref name="ttlMs"/>, waiting up to <paramref name="waitMs"/> for it.</summary>
-    [Alias("Acquire")]
+    /// <remarks>A waiting call may outlast the cluster's response timeout, so this method has its own (the longest wait plus a margin).</remarks>
+    [Alias("Acquire"), ResponseTimeout("00:01:05")]
     Task<LockAcquireResult> AcquireAsync(string owner, long ttlMs, long waitMs);
 
     /// <summary>Extends a held lock.</summary>

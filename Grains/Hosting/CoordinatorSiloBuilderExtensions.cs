@@ -48,6 +48,7 @@ public static class CoordinatorSiloBuilderExtensions
         }
 
         services.TryAddSingleton<CoordinatorRedis>();
+        services.AddHostedService<RedisStartupCheck>();
         services.TryAddSingleton<IRouteStore, RedisRouteStore>();
         services.TryAddSingleton<IJtiStore, RedisJtiStore>();
         // State in Redis outlives the process: its secrets must come from configuration.

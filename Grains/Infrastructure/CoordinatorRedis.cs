@@ -81,6 +81,11 @@ public sealed partial class CoordinatorRedis(IOptions<CoordinatorRedisOptions> o
         // While Redis is unreachable, fail commands at once instead of queueing them for later: a write the
         // caller was told failed must not land after the fact, and a failing dependency must cost little time.
         config.BacklogPolicy = BacklogPolicy.FailFast;
+        if (!string.IsNullOrEmpty(options.CaCertificatePath))
+        {
+            config.TrustIssuer(options.CaCertificatePath);
+        }
+
         return config;
     }
 
@@ -92,6 +97,13 @@ public sealed partial class CoordinatorRedis(IOptions<CoordinatorRedisOptions> o
             var multiplexer = await ConnectionMultiplexer.ConnectAsync(config);
             LogConnected(logger, config.ToString(includePassword: false));
             return multiplexer;
+        }
+        catch (RedisConnectionException ex) when (ex.FailureType == ConnectionFailureType.AuthenticationFailure)
+        {
+            LogConnectFailed(logger, config.ToString(includePassword: false), "authentication failed");
+            throw new CoordinatorConfigurationException(
+                $"Redis at {string.Join(", ", config.EndPoints)} refused the credentials in Redis:ConnectionString" +
+                (string.IsNullOrEmpty(config.User) ? string.Empty : $" (user '{config.User}')") + ": check the user and password (ACL).", ex);
         }
         catch (Exception ex)
         {

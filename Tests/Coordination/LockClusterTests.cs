@@ -71,6 +71,20 @@ public sealed class LockClusterTests(RedisClusterFixture fixture)
     }
 
     [Fact(Timeout = 120_000)]
+    public async Task Wait_LongerThanTheResponseTimeout_StillGetsTheLock()
+    {
+        // The cluster's response timeout is 5 s here; the holder keeps the lock for 6 s.
+        var grain = Lock("long-wait");
+        await grain.AcquireAsync("holder", 6_000, 0);
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+
+        var grant = await grain.AcquireAsync("patient", 30_000, 20_000);
+
+        Assert.True(grant.Granted);
+        Assert.True(waited.Elapsed > TimeSpan.FromSeconds(5), $"the wait took {waited.ElapsedMilliseconds} ms");
+    }
+
+    [Fact(Timeout = 120_000)]
     public async Task Wait_EndsWithoutTheLock_WhenTheHolderKeepsIt()
     {
         var grain = Lock("timeout");

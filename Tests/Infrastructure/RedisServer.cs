@@ -13,10 +13,12 @@ public sealed class RedisServer : IAsyncDisposable
 {
     private readonly string _directory;
     private readonly string? _extraArguments;
+    private readonly string? _configFile;
     private Process _process;
 
-    private RedisServer(Process process, string directory, int port, string? extraArguments)
+    private RedisServer(Process process, string directory, int port, string? extraArguments, string? configFile)
     {
+        _configFile = configFile;
         _process = process;
         _directory = directory;
         _extraArguments = extraArguments;
@@ -30,11 +32,11 @@ public sealed class RedisServer : IAsyncDisposable
     public string ConnectionString => $"127.0.0.1:{Port}";
 
     /// <summary>Starts a server and waits (bounded) until it answers PING.</summary>
-    public static async Task<RedisServer> StartAsync(string? extraArguments = null)
+    public static async Task<RedisServer> StartAsync(string? extraArguments = null, string? configFile = null)
     {
         var port = FreePort();
         var directory = Directory.CreateTempSubdirectory("coordinator-redis-").FullName;
-        var server = new RedisServer(Launch(port, directory, extraArguments), directory, port, extraArguments);
+        var server = new RedisServer(Launch(port, directory, extraArguments, configFile), directory, port, extraArguments, configFile);
         await server.WaitUntilReadyAsync();
         return server;
     }
@@ -54,11 +56,11 @@ public sealed class RedisServer : IAsyncDisposable
     {
         await KillAsync();
         _process.Dispose();
-        _process = Launch(Port, _directory, _extraArguments);
+        _process = Launch(Port, _directory, _extraArguments, _configFile);
         await WaitUntilReadyAsync();
     }
 
-    private static Process Launch(int port, string directory, string? extraArguments)
+    private static Process Launch(int port, string directory, string? extraArguments, string? configFile)
     {
         var executable = FindExecutable()
             ?? throw new InvalidOperationException(
@@ -66,7 +68,7 @@ public sealed class RedisServer : IAsyncDisposable
                 "(it installs it), or as root: apt-get update && apt-get install -y redis-server");
         var start = new ProcessStartInfo(executable)
         {
-            Arguments = $"--port {port} --bind 127.0.0.1 --dir {directory} --appendonly yes --appendfsync everysec " +
+            Arguments = (configFile is null ? string.Empty : $"{configFile} ") + $"--port {port} --bind 127.0.0.1 --dir {directory} --appendonly yes --appendfsync everysec " +
                         $"--save \"\" --maxmemory-policy noeviction --protected-mode yes {extraArguments}",
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -93,9 +95,10 @@ public sealed class RedisServer : IAsyncDisposable
             await probe.GetDatabase().PingAsync();
             return true;
         }
-        catch (RedisConnectionException)
+        catch (RedisConnectionException ex)
         {
-            return false;
+            // A server that asks for credentials is up.
+            return ex.FailureType == ConnectionFailureType.AuthenticationFailure;
         }
     }, TimeSpan.FromSeconds(15), $"redis-server on 127.0.0.1:{Port} to answer PING");
 
