@@ -6,7 +6,8 @@ namespace Orleans.Coordinator.Hosting;
 /// <summary>
 /// Binds the HTTP API on <c>urls</c> (as any ASP.NET Core app, default <c>http://127.0.0.1:5080</c>) and the
 /// h2c gRPC endpoint on <c>Gateway:GrpcPort</c> at the same host. Kestrel ignores <c>urls</c> once any
-/// endpoint is configured in code, so both are bound here.
+/// endpoint is configured in code, so both are bound here (its "Overriding address(es)" warning is therefore
+/// expected; appsettings.json sets the Kestrel category to Error so it does not alarm operators).
 /// </summary>
 internal static class GatewayEndpoints
 {
