@@ -34,11 +34,20 @@ public static class SiloHostingExtensions
             throw new InvalidOperationException(string.Join(" ", problems));
         }
 
-        builder.UseOrleans(silo => silo
-            .AddCoordinator()
-            .Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (cluster.ClusterId, cluster.ServiceId))
-            .ConfigureEndpoints(cluster.AdvertisedAddress, cluster.SiloPort, cluster.GatewayPort, listenOnAnyHostAddress: false)
-            .AddDashboard());
+        builder.UseOrleans(silo =>
+        {
+            silo.AddCoordinator()
+                .Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (cluster.ClusterId, cluster.ServiceId))
+                .ConfigureEndpoints(cluster.AdvertisedAddress, cluster.SiloPort, cluster.GatewayPort, listenOnAnyHostAddress: false)
+                .AddDashboard();
+
+            // In a Kubernetes pod, take the pod's IP, cluster and service ids from the environment the
+            // manifests set (deploy/kubernetes), and let Orleans' agent remove pods of dead silos.
+            if (!string.IsNullOrEmpty(Environment.GetEnvironmentVariable("KUBERNETES_SERVICE_HOST")))
+            {
+                silo.UseKubernetesHosting();
+            }
+        });
 
         var services = builder.Services;
         services.AddProblemDetails(o => o.CustomizeProblemDetails = context =>
