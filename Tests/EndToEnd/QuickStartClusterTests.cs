@@ -44,6 +44,9 @@ public sealed class QuickStartClusterTests(ITestOutputHelper output)
         using (var siloHttp = new HttpClient { BaseAddress = silo2.BaseAddress })
         {
             Assert.Equal(HttpStatusCode.OK, (await siloHttp.GetAsync("/healthz", TestContext.Current.CancellationToken)).StatusCode);
+            var siloMetrics = await siloHttp.GetAsync("/metrics", TestContext.Current.CancellationToken);
+            Assert.Equal(HttpStatusCode.OK, siloMetrics.StatusCode);
+            Assert.Contains("# TYPE", await siloMetrics.Content.ReadAsStringAsync(TestContext.Current.CancellationToken), StringComparison.Ordinal);
             await (await siloHttp.GetAsync("/dashboard/", TestContext.Current.CancellationToken)).AssertProblemAsync(HttpStatusCode.Unauthorized, "unauthorized");
             siloHttp.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", ClientToken);
             await (await siloHttp.GetAsync("/dashboard/", TestContext.Current.CancellationToken)).AssertProblemAsync(HttpStatusCode.Forbidden, "forbidden");
