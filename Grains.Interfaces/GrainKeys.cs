@@ -146,33 +146,7 @@ public static class GrainKeys
         => TryPrintable(raw, "destination", MaxDestinationLength, out destination, out error);
 
     private static bool TryPrintable(string? raw, string field, int maxLength, [NotNullWhen(true)] out string? value, [NotNullWhen(false)] out string? error)
-    {
-        value = null;
-        if (string.IsNullOrEmpty(raw))
-        {
-            error = $"{field} is required.";
-            return false;
-        }
-
-        if (raw.Length > maxLength)
-        {
-            error = $"{field} must be at most {maxLength} characters.";
-            return false;
-        }
-
-        foreach (var c in raw)
-        {
-            if (c <= ' ' || c > '~')
-            {
-                error = $"{field} must be printable ASCII without white space.";
-                return false;
-            }
-        }
-
-        value = raw;
-        error = null;
-        return true;
-    }
+        => TryValidate(raw, field, maxLength, static c => c > ' ' && c <= '~', static f => $"{f} must be printable ASCII without white space.", out value, out error);
 
     /// <summary>The Redis key of a route mapping: <c>{prefix}route:{identifier}</c>, a plain string operators may SET and DEL.</summary>
     public static string RedisRouteKey(string keyPrefix, string identifierKey) => $"{keyPrefix}route:{identifierKey}";
@@ -188,8 +162,14 @@ public static class GrainKeys
         => c is (>= 'a' and <= 'z') or (>= 'A' and <= 'Z') or (>= '0' and <= '9') || AllowedPunctuation.Contains(c);
 
     private static bool TryKey(string? raw, string field, int maxLength, [NotNullWhen(true)] out string? key, [NotNullWhen(false)] out string? error)
+        => TryValidate(raw, field, maxLength, IsAllowedKeyChar, static f => $"{f} may contain only {CharacterSetDescription}.", out key, out error);
+
+    /// <summary>The one validation loop: present, not too long, every character allowed.</summary>
+    private static bool TryValidate(
+        string? raw, string field, int maxLength, Func<char, bool> allowed, Func<string, string> charsetError,
+        [NotNullWhen(true)] out string? value, [NotNullWhen(false)] out string? error)
     {
-        key = null;
+        value = null;
         if (string.IsNullOrEmpty(raw))
         {
             error = $"{field} is required.";
@@ -202,17 +182,13 @@ public static class GrainKeys
             return false;
         }
 
-        foreach (var c in raw)
+        if (!raw.All(allowed))
         {
-            if (!IsAllowedKeyChar(c))
-            {
-                error = $"{field} may contain only {CharacterSetDescription}.";
-                return false;
-            }
+            error = charsetError(field);
+            return false;
         }
 
-        key = raw;
-        error = null;
+        (value, error) = (raw, null);
         return true;
     }
 }
