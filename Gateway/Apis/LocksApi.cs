@@ -21,7 +21,7 @@ public sealed record LockGrantResponse(long FencingToken, long ExpiresAtMs);
 public sealed record LockUpdateResponse(bool Succeeded, long ExpiresAtMs);
 
 /// <summary>Whether a token is still the newest.</summary>
-public sealed record LockValidationResponse(bool Newest, bool Held, long CurrentToken);
+public sealed record LockValidationResponse(bool Newest, bool Held, long CurrentToken, int Waiting);
 
 /// <summary>Provisioning locks with fencing tokens.</summary>
 public static class LocksApi
@@ -77,7 +77,7 @@ public static class LocksApi
         }
 
         var v = await grains.GetGrain<IDistributedLockGrain>(key).ValidateAsync(token);
-        return TypedResults.Ok(new LockValidationResponse(v.Newest, v.Held, v.CurrentToken));
+        return TypedResults.Ok(new LockValidationResponse(v.Newest, v.Held, v.CurrentToken, v.Waiting));
     }
 
     private static async Task<Results<Ok<LockUpdateResponse>, ProblemHttpResult>> UpdateAsync(

@@ -23,8 +23,9 @@ public sealed record LockUpdateResult([property: Id(0)] bool Succeeded, [propert
 /// <param name="Newest">True when no later token has been issued for this lock.</param>
 /// <param name="Held">True when the lock is currently held under that token (not expired, not released).</param>
 /// <param name="CurrentToken">The newest token issued (0 when none).</param>
+/// <param name="Waiting">Callers waiting for the lock right now.</param>
 [GenerateSerializer, Immutable, Alias("coordinator.LockValidation")]
-public sealed record LockValidation([property: Id(0)] bool Newest, [property: Id(1)] bool Held, [property: Id(2)] long CurrentToken);
+public sealed record LockValidation([property: Id(0)] bool Newest, [property: Id(1)] bool Held, [property: Id(2)] long CurrentToken, [property: Id(3)] int Waiting);
 
 /// <summary>Bounds on lock calls.</summary>
 public static class LockLimits

@@ -99,7 +99,7 @@ internal sealed class DistributedLockGrain(
     {
         var s = state.State;
         var newest = fencingToken == s.Token && s.Token > 0;
-        return Task.FromResult(new LockValidation(newest, newest && !IsFree(clock.NowMs), s.Token));
+        return Task.FromResult(new LockValidation(newest, newest && !IsFree(clock.NowMs), s.Token, _waiters.Count(w => !w.Completion.Task.IsCompleted)));
     }
 
     private bool Holds(string owner, long token, long now)

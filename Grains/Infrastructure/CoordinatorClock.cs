@@ -6,9 +6,6 @@ namespace Orleans.Coordinator.Grains.Infrastructure;
 /// </summary>
 public sealed class CoordinatorClock(TimeProvider timeProvider)
 {
-    /// <summary>The system clock.</summary>
-    public static CoordinatorClock System { get; } = new(TimeProvider.System);
-
     /// <summary>The underlying provider.</summary>
     public TimeProvider TimeProvider { get; } = timeProvider;
 

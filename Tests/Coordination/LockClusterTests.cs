@@ -54,8 +54,10 @@ public sealed class LockClusterTests(RedisClusterFixture fixture)
         foreach (var name in new[] { "b", "c", "d" })
         {
             waits.Add(grain.AcquireAsync(name, 30_000, 20_000));
-            // The grain handles calls in arrival order, so once this answers the waiter above is queued.
-            await grain.ValidateAsync(0);
+            // Calls may travel through different gateways: wait until this waiter is queued before the next arrives.
+            var queued = waits.Count;
+            await Wait.UntilAsync(async () => (await grain.ValidateAsync(0)).Waiting == queued, TimeSpan.FromSeconds(10),
+                $"waiter '{name}' to be queued on the lock");
         }
 
         await grain.ReleaseAsync("holder", holder.FencingToken);
