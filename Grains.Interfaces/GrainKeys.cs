@@ -151,6 +151,16 @@ public static class GrainKeys
     /// <summary>The Redis key of a route mapping: <c>{prefix}route:{identifier}</c>, a plain string operators may SET and DEL.</summary>
     public static string RedisRouteKey(string keyPrefix, string identifierKey) => $"{keyPrefix}route:{identifierKey}";
 
+    /// <summary>
+    /// A gateway's fallback counter while the grain cluster is unreachable (<paramref name="kind"/>: <c>lease</c>,
+    /// <c>bytes</c>, <c>rl</c>, <c>tokens</c>). The only keys under the prefix that carry an expiry set by this service
+    /// besides jti markers.
+    /// </summary>
+    public static string RedisFallbackKey(string keyPrefix, string kind, string id) => $"{keyPrefix}fb:{kind}:{id}";
+
+    /// <summary>Lease and reservation ids minted by a gateway's Redis fallback start with this, so later calls find the right store.</summary>
+    public const string FallbackIdPrefix = "fb-";
+
     /// <summary>The Redis hash that holds the silo membership table of one cluster.</summary>
     public static string RedisMembershipKey(string keyPrefix, string serviceId, string clusterId) => $"{keyPrefix}{serviceId}/members/{clusterId}";
 

@@ -5,6 +5,7 @@ using Orleans.Coordinator.Grains.Interfaces;
 using Orleans.Coordinator.Grains.Interfaces.Configuration;
 using Orleans.Coordinator.Grains.Interfaces.Routing;
 using Orleans.Coordinator.Hosting;
+using Orleans.Coordinator.Resilience;
 
 namespace Orleans.Coordinator.Apis;
 
@@ -38,19 +39,20 @@ public static class MappingsApi
     }
 
     internal static async Task<Results<Ok<MappingResponse>, ProblemHttpResult>> GetMapping(
-        string identifier, HttpContext context, IGrainFactory grains, IOptions<MappingOptions> options)
+        string identifier, HttpContext context, MappingResolver resolver, IOptions<MappingOptions> options)
     {
         if (!TryKey(identifier, options, context, out var key, out var invalid))
         {
             return invalid;
         }
 
-        var route = await grains.GetGrain<IRouteMappingGrain>(key).ResolveRouteAsync();
+        var (route, mode) = await resolver.ResolveAsync(key);
+        ResilienceState.Mark(context, "mappings", mode);
         return TypedResults.Ok(ToResponse(route));
     }
 
     internal static async Task<Results<Ok<MappingResponse>, ProblemHttpResult>> PutMapping(
-        string identifier, PutMappingBody body, HttpContext context, IGrainFactory grains, IOptions<MappingOptions> options)
+        string identifier, PutMappingBody body, HttpContext context, IGrainFactory grains, MappingResolver resolver, IOptions<MappingOptions> options)
     {
         if (!TryKey(identifier, options, context, out var key, out var invalid))
         {
@@ -62,30 +64,33 @@ public static class MappingsApi
             return ProblemResponses.Invalid(context, "destination", error);
         }
 
+        resolver.Forget(key);
         await grains.GetGrain<IRouteMappingGrain>(key).SetDestinationAsync(destination);
         return TypedResults.Ok(new MappingResponse(key, destination, "mapping"));
     }
 
     internal static async Task<Results<NoContent, ProblemHttpResult>> DeleteMapping(
-        string identifier, HttpContext context, IGrainFactory grains, IOptions<MappingOptions> options)
+        string identifier, HttpContext context, IGrainFactory grains, MappingResolver resolver, IOptions<MappingOptions> options)
     {
         if (!TryKey(identifier, options, context, out var key, out var invalid))
         {
             return invalid;
         }
 
+        resolver.Forget(key);
         await grains.GetGrain<IRouteMappingGrain>(key).RemoveDestinationAsync();
         return TypedResults.NoContent();
     }
 
     internal static async Task<Results<NoContent, ProblemHttpResult>> InvalidateMapping(
-        string identifier, HttpContext context, IGrainFactory grains, IOptions<MappingOptions> options)
+        string identifier, HttpContext context, IGrainFactory grains, MappingResolver resolver, IOptions<MappingOptions> options)
     {
         if (!TryKey(identifier, options, context, out var key, out var invalid))
         {
             return invalid;
         }
 
+        resolver.Forget(key);
         await grains.GetGrain<IRouteMappingGrain>(key).InvalidateAsync();
         return TypedResults.NoContent();
     }

@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Orleans.Coordinator.Grains.Interfaces;
 using Orleans.Coordinator.Grains.Interfaces.Tenants;
 using Orleans.Coordinator.Hosting;
+using Orleans.Coordinator.Resilience;
 using Orleans.Coordinator.Tenants;
 
 namespace Orleans.Coordinator.Apis;
@@ -42,9 +43,20 @@ public static class RateLimitApi
     }
 
     internal static async Task<Results<Ok<RateLimitCheckResponse>, ProblemHttpResult>> Check(
-        RateLimitCheckBody body, HttpContext context, TenantCache tenants, RateLimitChecker checker)
+        RateLimitCheckBody body, HttpContext context, TenantCache tenants, RateLimitChecker checker, ResilienceState resilience)
     {
-        var resolved = await ResolveAsync(body, "", tenants);
+        Resolved resolved;
+        try
+        {
+            resolved = await ResolveAsync(body, "", tenants);
+        }
+        catch (DependencyDownException) when (resilience.Options.RateLimits != ClusterOutageMode.Closed)
+        {
+            // No policy known while the cluster is down: nothing to enforce.
+            MarkDegraded(context);
+            return TypedResults.Ok(new RateLimitCheckResponse(true, 0, 0, 0, 0, false, false));
+        }
+
         if (resolved.Problem is { } problem)
         {
             return ProblemResponses.Result(context, problem);
@@ -54,6 +66,7 @@ public static class RateLimitApi
         var outcome = await checker.CheckAllAsync([check]);
         var result = outcome.Results[0];
         SetHeaders(context, policyName, policy, result);
+        MarkMode(context, outcome.Mode);
         if (!outcome.Allowed)
         {
             return ProblemResponses.Result(context, ProblemResponses.RateLimited(result.Limit, result.Remaining, result.RetryAfterMs, null));
@@ -63,7 +76,7 @@ public static class RateLimitApi
     }
 
     internal static async Task<Results<Ok<RateLimitBatchResponse>, ProblemHttpResult>> CheckBatch(
-        RateLimitBatchBody body, HttpContext context, TenantCache tenants, RateLimitChecker checker)
+        RateLimitBatchBody body, HttpContext context, TenantCache tenants, RateLimitChecker checker, ResilienceState resilience)
     {
         if (body.Checks is not { Count: > 0 } items)
         {
@@ -75,13 +88,24 @@ public static class RateLimitApi
             return ProblemResponses.Invalid(context, "checks", $"checks may hold at most {RateLimitLimits.MaxBatch} checks.");
         }
 
-        var resolved = await Task.WhenAll(items.Select((item, i) => ResolveAsync(item, $"checks[{i}].", tenants).AsTask()));
+        Resolved[] resolved;
+        try
+        {
+            resolved = await Task.WhenAll(items.Select((item, i) => ResolveAsync(item, $"checks[{i}].", tenants).AsTask()));
+        }
+        catch (DependencyDownException) when (resilience.Options.RateLimits != ClusterOutageMode.Closed)
+        {
+            MarkDegraded(context);
+            return TypedResults.Ok(new RateLimitBatchResponse(true, [.. items.Select(i => new RateLimitBatchItem(i?.Tenant ?? "", i?.Policy ?? "", i?.Key ?? "", true, 0, 0, 0, 0))]));
+        }
+
         if (resolved.FirstOrDefault(r => r.Problem is not null)?.Problem is { } problem)
         {
             return ProblemResponses.Result(context, problem);
         }
 
         var outcome = await checker.CheckAllAsync([.. resolved.Select(r => r.Check!)]);
+        MarkMode(context, outcome.Mode);
         var results = resolved.Zip(outcome.Results, (r, x) => new RateLimitBatchItem(
             r.Body!.Tenant!, r.PolicyName!, r.Body.Key!, x.Allowed, x.Limit, x.Remaining, x.ResetAfterMs, x.RetryAfterMs)).ToList();
         if (!outcome.Allowed)
@@ -130,6 +154,29 @@ public static class RateLimitApi
         }
 
         return new Resolved(body, policyName, policy, new CounterCheck(GrainKeys.RateLimitCounter(tenant, policyName, key), policy, cost), null);
+    }
+
+    /// <summary>
+    /// <c>X-Coordinator-Mode</c> on answers not decided by the grains; <c>X-RateLimit-Status: degraded</c> when
+    /// nothing was enforced. (The rate-limit checker has counted them already.)
+    /// </summary>
+    private static void MarkMode(HttpContext context, ServedMode mode)
+    {
+        if (mode != ServedMode.Normal)
+        {
+            context.Response.Headers["X-Coordinator-Mode"] = ResilienceState.HeaderValue(mode);
+        }
+
+        if (mode == ServedMode.Degraded)
+        {
+            context.Response.Headers["X-RateLimit-Status"] = "degraded";
+        }
+    }
+
+    private static void MarkDegraded(HttpContext context)
+    {
+        ResilienceState.Count("ratelimit", ServedMode.Degraded);
+        MarkMode(context, ServedMode.Degraded);
     }
 
     /// <summary>

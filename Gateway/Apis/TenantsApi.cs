@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Mvc;
 using Orleans.Coordinator.Grains.Interfaces;
 using Orleans.Coordinator.Grains.Interfaces.Tenants;
 using Orleans.Coordinator.Hosting;
+using Orleans.Coordinator.Resilience;
 using Orleans.Coordinator.Tenants;
 
 namespace Orleans.Coordinator.Apis;
@@ -215,7 +216,7 @@ public static class TenantsApi
     }
 
     internal static async Task<Results<Ok<TokenReserveResponse>, ProblemHttpResult>> ReserveTokens(
-        string tenant, TokenReserveBody body, HttpContext context, IGrainFactory grains)
+        string tenant, TokenReserveBody body, HttpContext context, ResilientTokens tokenBudgets)
     {
         if (!GrainKeys.TryTenant(tenant, out var key, out var error))
         {
@@ -227,7 +228,8 @@ public static class TenantsApi
             return ProblemResponses.Invalid(context, "tokens", "tokens is required.");
         }
 
-        var result = await grains.GetGrain<ITenantTokenBudgetGrain>(key).ReserveAsync(tokens, body.TtlMs ?? DefaultReservationTtlMs);
+        var (result, mode) = await tokenBudgets.ReserveAsync(key, tokens, body.TtlMs ?? DefaultReservationTtlMs);
+        ResilienceState.Mark(context, "tokens", mode);
         if (result is not null)
         {
             CoordinatorDiagnostics.Decision("tokens", result.Granted);
@@ -247,7 +249,7 @@ public static class TenantsApi
     }
 
     internal static async Task<Results<Ok<TokenCommitResponse>, ProblemHttpResult>> CommitTokens(
-        string tenant, TokenCommitBody body, HttpContext context, IGrainFactory grains)
+        string tenant, TokenCommitBody body, HttpContext context, ResilientTokens tokenBudgets)
     {
         if (!GrainKeys.TryTenant(tenant, out var key, out var error))
         {
@@ -264,7 +266,8 @@ public static class TenantsApi
             return ProblemResponses.Invalid(context, "actualTokens", "actualTokens is required.");
         }
 
-        var result = await grains.GetGrain<ITenantTokenBudgetGrain>(key).CommitAsync(reservation, actual);
+        var (result, mode) = await tokenBudgets.CommitAsync(key, reservation, actual);
+        ResilienceState.Mark(context, "tokens", mode);
         if (result is null)
         {
             return TokenBudgetNotFound(context, key);

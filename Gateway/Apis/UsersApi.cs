@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Orleans.Coordinator.Grains.Interfaces;
 using Orleans.Coordinator.Grains.Interfaces.Leases;
 using Orleans.Coordinator.Hosting;
+using Orleans.Coordinator.Resilience;
 
 namespace Orleans.Coordinator.Apis;
 
@@ -68,7 +69,7 @@ public static class UsersApi
     }
 
     internal static async Task<Results<Created<LeaseGrantedResponse>, ProblemHttpResult>> AcquireConnection(
-        string user, AcquireConnectionBody body, HttpContext context, IGrainFactory grains)
+        string user, AcquireConnectionBody body, HttpContext context, ResilientUsers users)
     {
         if (!GrainKeys.TryUser(user, out var userKey, out var error))
         {
@@ -85,7 +86,8 @@ public static class UsersApi
             return ProblemResponses.Invalid(context, "ttlMs", TtlRangeMessage);
         }
 
-        var result = await grains.GetGrain<IUserLeaseGrain>(userKey).TryAcquireLeaseAsync(new LeaseAcquireRequest(instanceId, body.TtlMs));
+        var (result, mode) = await users.AcquireAsync(userKey, instanceId, body.TtlMs);
+        ResilienceState.Mark(context, "leases", mode);
         CoordinatorDiagnostics.Decision("leases", result.Granted);
         if (!result.Granted)
         {
@@ -97,20 +99,20 @@ public static class UsersApi
         return TypedResults.Created(location, new LeaseGrantedResponse(result.LeaseId!, result.Active, result.Limit, result.ExpiresAtMs));
     }
 
-    internal static async Task<Results<Ok<LeaseListResponse>, ProblemHttpResult>> ListConnections(string user, HttpContext context, IGrainFactory grains)
+    internal static async Task<Results<Ok<LeaseListResponse>, ProblemHttpResult>> ListConnections(string user, HttpContext context, ResilientUsers users)
     {
         if (!GrainKeys.TryUser(user, out var userKey, out var error))
         {
             return ProblemResponses.Invalid(context, "user", error);
         }
 
-        var snapshot = await grains.GetGrain<IUserLeaseGrain>(userKey).GetSnapshotAsync();
+        var snapshot = await users.ListAsync(userKey);
         var leases = snapshot.Leases.Select(l => new LeaseResponse(l.LeaseId, l.InstanceId, l.AcquiredAtMs, l.ExpiresAtMs)).ToList();
         return TypedResults.Ok(new LeaseListResponse(snapshot.Active, snapshot.Limit, leases));
     }
 
     internal static async Task<Results<Ok<LeaseRenewedResponse>, ProblemHttpResult>> RenewConnection(
-        string user, string leaseId, RenewConnectionBody? body, HttpContext context, IGrainFactory grains)
+        string user, string leaseId, RenewConnectionBody? body, HttpContext context, ResilientUsers users)
     {
         if (!TryUserAndLease(user, leaseId, out var userKey, out var leaseKey, out var field, out var error))
         {
@@ -122,7 +124,8 @@ public static class UsersApi
             return ProblemResponses.Invalid(context, "ttlMs", TtlRangeMessage);
         }
 
-        var result = await grains.GetGrain<IUserLeaseGrain>(userKey).RenewLeaseAsync(leaseKey, body?.TtlMs);
+        var (result, mode) = await users.RenewAsync(userKey, leaseKey, body?.TtlMs);
+        ResilienceState.Mark(context, "leases", mode);
         if (!result.Found)
         {
             return ProblemResponses.Result(context,
@@ -133,19 +136,20 @@ public static class UsersApi
     }
 
     internal static async Task<Results<NoContent, ProblemHttpResult>> ReleaseConnection(
-        string user, string leaseId, HttpContext context, IGrainFactory grains)
+        string user, string leaseId, HttpContext context, ResilientUsers users)
     {
         if (!TryUserAndLease(user, leaseId, out var userKey, out var leaseKey, out var field, out var error))
         {
             return ProblemResponses.Invalid(context, field, error);
         }
 
-        await grains.GetGrain<IUserLeaseGrain>(userKey).ReleaseLeaseAsync(leaseKey);
+        var (_, mode) = await users.ReleaseAsync(userKey, leaseKey);
+        ResilienceState.Mark(context, "leases", mode);
         return TypedResults.NoContent();
     }
 
     internal static async Task<Results<Ok<ByteBudgetResponse>, ProblemHttpResult>> ConsumeBytes(
-        string user, ConsumeBytesBody body, HttpContext context, IGrainFactory grains)
+        string user, ConsumeBytesBody body, HttpContext context, ResilientUsers users)
     {
         if (!GrainKeys.TryUser(user, out var userKey, out var error))
         {
@@ -162,7 +166,8 @@ public static class UsersApi
             return ProblemResponses.Invalid(context, "bytes", $"bytes must be between 0 and {LeaseLimits.MaxBytesPerReport}.");
         }
 
-        var result = await grains.GetGrain<IUserByteBudgetGrain>(userKey).ConsumeBytesAsync(bytes);
+        var (result, mode) = await users.ConsumeBytesAsync(userKey, bytes);
+        ResilienceState.Mark(context, "bytes", mode);
         CoordinatorDiagnostics.Decision("bytes", result.Allowed);
         if (!result.Allowed)
         {

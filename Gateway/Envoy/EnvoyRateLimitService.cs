@@ -5,6 +5,7 @@ using Orleans.Coordinator.Envoy.RateLimit;
 using Orleans.Coordinator.Grains.Interfaces;
 using Orleans.Coordinator.Grains.Interfaces.Tenants;
 using Orleans.Coordinator.Hosting;
+using Orleans.Coordinator.Resilience;
 using Orleans.Coordinator.Tenants;
 using Orleans.Runtime;
 using static Orleans.Coordinator.Envoy.RateLimit.RateLimitResponse.Types;
@@ -48,10 +49,21 @@ internal sealed partial class EnvoyRateLimitService(EnvoyRateLimitConfig config,
         {
             outcome = counted.Count == 0 ? new CounterBatchOutcome(true, []) : await checker.CheckAllAsync([.. counted.Select(p => p.Check!)]);
         }
-        catch (Exception ex) when (ex is OrleansException or TimeoutException or CoordinatorUnavailableException)
+        catch (Exception ex) when (ex is OrleansException or TimeoutException or CoordinatorUnavailableException or DependencyDownException)
         {
             LogUnavailable(logger, ex.GetType().Name);
             throw new RpcException(new Status(StatusCode.Unavailable, "the coordinator cluster is unavailable"));
+        }
+
+        if (outcome.Mode != ServedMode.Normal)
+        {
+            var headers = new Grpc.Core.Metadata { { "x-coordinator-mode", ResilienceState.HeaderValue(outcome.Mode) } };
+            if (outcome.Mode == ServedMode.Degraded)
+            {
+                headers.Add("x-ratelimit-status", "degraded");
+            }
+
+            await context.WriteResponseHeadersAsync(headers);
         }
 
         var response = new RateLimitResponse { OverallCode = outcome.Allowed ? Code.Ok : Code.OverLimit };

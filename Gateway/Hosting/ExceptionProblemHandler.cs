@@ -18,10 +18,13 @@ internal sealed partial class ExceptionProblemHandler(ILogger<ExceptionProblemHa
         {
             BadHttpRequestException bad => FromBadRequest(bad),
             CoordinatorValidationException validation => ProblemResponses.Validation(validation.Field, validation.Message),
+            DependencyDownException down => ProblemResponses.Unavailable(down.Dependency == "redis"
+                ? "Redis could not be reached, and this feature fails closed without it."
+                : "The coordinator cluster could not be reached, and this feature fails closed without it."),
             TimeoutException => ProblemResponses.Unavailable("The coordinator cluster did not answer in time."),
             CoordinatorUnavailableException => ProblemResponses.Unavailable("The coordinator's storage could not be reached."),
+            _ when StorageFailures.Is(exception) => ProblemResponses.Unavailable("The coordinator's storage could not be reached."),
             OrleansException => ProblemResponses.Unavailable("The coordinator cluster could not be reached."),
-            _ when IsStorageFailure(exception) => ProblemResponses.Unavailable("The coordinator's storage could not be reached."),
             _ => null,
         };
 
@@ -68,18 +71,6 @@ internal sealed partial class ExceptionProblemHandler(ILogger<ExceptionProblemHa
         return field.Length == 0 ? "body" : field;
     }
 
-    private static bool IsStorageFailure(Exception exception)
-    {
-        for (var e = exception; e is not null; e = e.InnerException)
-        {
-            if (e.GetType().FullName?.StartsWith("StackExchange.Redis.", StringComparison.Ordinal) == true)
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Unhandled error on {Method} {Path}")]
     private static partial void LogUnhandled(ILogger logger, string method, string path, Exception exception);

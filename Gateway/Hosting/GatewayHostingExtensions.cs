@@ -3,6 +3,7 @@ using System.Net;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Orleans.Coordinator.Apis;
 using Orleans.Coordinator.Envoy;
+using Orleans.Coordinator.Resilience;
 using Orleans.Coordinator.Tenants;
 using Orleans.Coordinator.Grains.Interfaces.Configuration;
 
@@ -37,8 +38,13 @@ public static partial class GatewayHostingExtensions
         services.AddValidatedOptions<MappingOptions>(MappingOptions.SectionName);
         services.AddValidatedOptions<CoordinatorGatewayOptions>(CoordinatorGatewayOptions.SectionName);
         services.TryAddSingleton(TimeProvider.System);
+        services.AddValidatedOptions<LeaseOptions>(LeaseOptions.SectionName);
+        services.AddValidatedOptions<ResilienceOptions>(ResilienceOptions.SectionName);
         services.AddSingleton<TenantCache>();
         services.AddSingleton<RateLimitChecker>();
+        services.AddSingleton<ResilientUsers>();
+        services.AddSingleton<ResilientTokens>();
+        services.AddSingleton<MappingResolver>();
         services.AddSingleton(builder.Configuration.GetSection("Security").Get<ReplayGuardSettings>() ?? new ReplayGuardSettings());
         services.AddOptions<ExtAuthzOptions>().BindConfiguration(ExtAuthzOptions.SectionName);
 
@@ -64,12 +70,18 @@ public static partial class GatewayHostingExtensions
         {
             mode = GatewayMode.Cluster;
             builder.AddClusterClient(redis);
+            services.AddSingleton(sp => ActivatorUtilities.CreateInstance<ResilienceState>(sp, true));
+            services.AddSingleton<IResilienceReport>(sp => sp.GetRequiredService<ResilienceState>());
+            services.AddSingleton<FallbackStore>();
+            services.AddHostedService<RecoveryProbe>();
+            services.AddHostedService<GatewayWarmup>();
             auth = builder.AddCoordinatorAuthentication(allowAnonymousWithoutTokens: false, "a cluster-mode gateway");
         }
         else
         {
             mode = GatewayMode.Embedded;
             builder.AddEmbeddedSilo();
+            services.AddSingleton(sp => ActivatorUtilities.CreateInstance<ResilienceState>(sp, false));
             services.AddSingleton<IReadinessCheck, ClusterReadinessCheck>();
             auth = builder.AddCoordinatorAuthentication(
                 allowAnonymousWithoutTokens: ListensOnLoopbackOnly(builder.Configuration["urls"] ?? GatewayEndpoints.DefaultUrls),

@@ -19,28 +19,56 @@ public interface IReadinessCheck
     Task<string> CheckAsync(CancellationToken cancellationToken);
 }
 
+/// <summary>The gateway's failure mode and breaker states, when it has them (silos do not).</summary>
+public interface IResilienceReport
+{
+    /// <summary>
+    /// <c>normal</c>, <c>fallback</c> or <c>degraded</c>, from the breakers and from whether the cluster and Redis
+    /// answered the readiness checks just now.
+    /// </summary>
+    string ModeWith(bool clusterAnswered, bool redisAnswered);
+
+    /// <summary>Each dependency's breaker: <c>Closed</c>, <c>HalfOpen</c> or <c>Open</c>.</summary>
+    IReadOnlyDictionary<string, string> Breakers { get; }
+}
+
 /// <summary>The body of <c>/readyz</c>.</summary>
-public sealed record ReadinessReport(string Status, string Mode, IReadOnlyList<ReadinessResult> Checks);
+/// <param name="Status"><c>ready</c> or <c>not-ready</c>.</param>
+/// <param name="Deployment"><c>embedded</c>, <c>cluster</c> or <c>silo</c>.</param>
+/// <param name="Mode"><c>normal</c>, <c>fallback</c> (the cluster is down; Redis counters enforce) or <c>degraded</c> (Redis is down too).</param>
+/// <param name="Breakers">Circuit breaker states by dependency (empty where there are none).</param>
+/// <param name="Checks">Each dependency's reachability and latency.</param>
+public sealed record ReadinessReport(string Status, string Deployment, string Mode, IReadOnlyDictionary<string, string> Breakers, IReadOnlyList<ReadinessResult> Checks);
 
 /// <summary><c>/healthz</c> (the process is alive) and <c>/readyz</c> (its dependencies answer).</summary>
 public static class HealthEndpoints
 {
     private static readonly TimeSpan CheckTimeout = TimeSpan.FromSeconds(2);
 
-    /// <summary>Maps both endpoints, anonymous. <paramref name="mode"/> is reported by <c>/readyz</c>.</summary>
-    public static void MapCoordinatorHealth(this IEndpointRouteBuilder app, string mode)
+    /// <summary>
+    /// Maps both endpoints, anonymous. <c>/readyz</c> fails while any dependency does not answer (the fail-hard
+    /// features need both the cluster and Redis); <c>/readyz?scope=data-plane</c> only while neither does (the
+    /// fallback can still enforce limits). <paramref name="deployment"/> is reported as is.
+    /// </summary>
+    public static void MapCoordinatorHealth(this IEndpointRouteBuilder app, string deployment)
     {
         app.MapGet("/healthz", () => TypedResults.Ok(new { status = "ok" }))
             .AllowAnonymous().WithTags("Health").WithName("Healthz").WithSummary("The process is alive.");
 
-        app.MapGet("/readyz", async (IEnumerable<IReadinessCheck> checks, CancellationToken ct) =>
+        app.MapGet("/readyz", async (IEnumerable<IReadinessCheck> checks, IServiceProvider services, string? scope, CancellationToken ct) =>
             {
                 var results = await Task.WhenAll(checks.Select(c => RunAsync(c, ct)));
-                var ready = results.All(r => r.Ready);
-                var report = new ReadinessReport(ready ? "ready" : "not-ready", mode, results);
+                var ready = scope == "data-plane" ? results.Length == 0 || results.Any(r => r.Ready) : results.All(r => r.Ready);
+                var resilience = services.GetService<IResilienceReport>();
+                var report = new ReadinessReport(
+                    ready ? "ready" : "not-ready",
+                    deployment,
+                    resilience?.ModeWith(Answered(results, "cluster"), Answered(results, "redis")) ?? "normal",
+                    resilience?.Breakers ?? new Dictionary<string, string>(),
+                    results);
                 return TypedResults.Json(report, statusCode: ready ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);
             })
-            .AllowAnonymous().WithTags("Health").WithName("Readyz").WithSummary("The cluster and Redis answer; reports the mode.");
+            .AllowAnonymous().WithTags("Health").WithName("Readyz").WithSummary("The cluster and Redis answer; reports the mode, the breakers and each dependency's latency.");
     }
 
     private static async Task<ReadinessResult> RunAsync(IReadinessCheck check, CancellationToken cancellationToken)
@@ -62,6 +90,8 @@ public static class HealthEndpoints
             return new ReadinessResult(check.Name, false, Elapsed(started), ex.GetType().Name);
         }
     }
+
+    private static bool Answered(ReadinessResult[] results, string name) => results.All(r => r.Name != name || r.Ready);
 
     private static double Elapsed(long started) => Math.Round(Stopwatch.GetElapsedTime(started).TotalMilliseconds, 2);
 }

@@ -1,5 +1,6 @@
 using Orleans.Coordinator.Grains.Interfaces;
 using Orleans.Coordinator.Grains.Interfaces.Tenants;
+using Orleans.Coordinator.Resilience;
 
 namespace Orleans.Coordinator.Tenants;
 
@@ -9,7 +10,8 @@ public sealed record CounterCheck(string CounterKey, RateLimitPolicy Policy, lon
 /// <summary>The outcome of an all-or-nothing set of checks.</summary>
 /// <param name="Allowed">True when every check passed (shadow policies never block).</param>
 /// <param name="Results">Each check's own result, in the order given; when the set was refused, nothing was counted.</param>
-public sealed record CounterBatchOutcome(bool Allowed, IReadOnlyList<RateLimitResult> Results);
+/// <param name="Mode">Decided by the grains, by the Redis fallback counters, or not enforced (degraded).</param>
+public sealed record CounterBatchOutcome(bool Allowed, IReadOnlyList<RateLimitResult> Results, ServedMode Mode = ServedMode.Normal);
 
 /// <summary>
 /// Runs several counter checks as one decision: all are charged, or none. Each counter is charged in
@@ -17,18 +19,62 @@ public sealed record CounterBatchOutcome(bool Allowed, IReadOnlyList<RateLimitRe
 /// set never admits more than every limit allows; while a refused batch is being undone, a concurrent
 /// request may see less quota for a moment (never more).
 /// </summary>
-internal sealed class RateLimitChecker(IGrainFactory grains)
+/// <remarks>
+/// While the cluster is down the set is decided by one atomic Redis script over fixed windows (a sliding-window
+/// policy counts as a fixed window of the same length, a token bucket as a fixed window of limit / refill
+/// seconds); while Redis is down too, every check is allowed and the outcome says <see cref="ServedMode.Degraded"/>
+/// (the defaults; see <see cref="ResilienceOptions"/>).
+/// </remarks>
+internal sealed class RateLimitChecker(IGrainFactory grains, ResilienceState state, IServiceProvider services)
 {
     public async Task<CounterBatchOutcome> CheckAllAsync(IReadOnlyList<CounterCheck> checks)
     {
-        var outcome = await DecideAsync(checks);
+        ArgumentNullException.ThrowIfNull(checks);
+        var (outcome, mode) = await state.DecideAsync(
+            state.Options.RateLimits,
+            state.Options.RateLimitsWithoutRedis,
+            () => DecideAsync(checks),
+            () => FallbackAsync(checks),
+            () => Unenforced(checks));
         CoordinatorDiagnostics.Decision("ratelimit", outcome.Allowed);
-        return outcome;
+        ResilienceState.Count("ratelimit", mode);
+        return outcome with { Mode = mode };
     }
+
+    /// <summary>The answer when nothing can be enforced: allowed, nothing counted, the full limit left.</summary>
+    public static CounterBatchOutcome Unenforced(IReadOnlyList<CounterCheck> checks)
+        => new(true, [.. checks.Select(c => new RateLimitResult(true, false, false, c.Policy.Limit, c.Policy.Limit, 0, 0, 0))], ServedMode.Degraded);
+
+    private async Task<CounterBatchOutcome> FallbackAsync(IReadOnlyList<CounterCheck> checks)
+    {
+        var groups = checks
+            .Select((check, index) => (check, index))
+            .GroupBy(x => x.check.CounterKey, StringComparer.Ordinal)
+            .Select(g => (Key: g.Key, Policy: g.First().check.Policy, Indexes: g.Select(x => x.index).ToList(), Cost: g.Sum(x => x.check.Cost)))
+            .ToList();
+        var counters = groups.Select(g => new FallbackCounter(g.Key, g.Policy.Limit, FallbackWindowMs(g.Policy), g.Cost, g.Policy.Shadow)).ToList();
+        var (allowed, charged) = await services.GetRequiredService<FallbackStore>().CheckCountersAsync(counters);
+        var results = new RateLimitResult[checks.Count];
+        foreach (var (group, result) in groups.Zip(charged))
+        {
+            var over = result.Count + (allowed ? 0 : group.Cost) > group.Policy.Limit;
+            var remaining = Math.Max(0, group.Policy.Limit - result.Count);
+            var reported = new RateLimitResult(!over || group.Policy.Shadow, over, allowed, group.Policy.Limit, remaining, result.ResetAfterMs, over ? result.ResetAfterMs : 0, 0);
+            foreach (var index in group.Indexes)
+            {
+                results[index] = reported;
+            }
+        }
+
+        return new CounterBatchOutcome(allowed, results, ServedMode.Fallback);
+    }
+
+    private static long FallbackWindowMs(RateLimitPolicy policy) => policy.Algorithm == RateLimitAlgorithm.TokenBucket
+        ? Math.Max(1000, (long)Math.Ceiling(policy.Limit / policy.RefillPerSecond * 1000))
+        : policy.WindowMs;
 
     private async Task<CounterBatchOutcome> DecideAsync(IReadOnlyList<CounterCheck> checks)
     {
-        ArgumentNullException.ThrowIfNull(checks);
         if (checks.Count == 1)
         {
             var single = await Counter(checks[0]).CheckAsync(checks[0].Policy, checks[0].Cost);

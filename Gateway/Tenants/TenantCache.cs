@@ -3,6 +3,7 @@ using Microsoft.Extensions.Options;
 using Orleans.Coordinator.Grains.Interfaces;
 using Orleans.Coordinator.Grains.Interfaces.Tenants;
 using Orleans.Coordinator.Hosting;
+using Orleans.Coordinator.Resilience;
 
 namespace Orleans.Coordinator.Tenants;
 
@@ -10,8 +11,10 @@ namespace Orleans.Coordinator.Tenants;
 /// This gateway's copy of tenant policies and configuration documents, each kept for
 /// <see cref="CoordinatorGatewayOptions.TenantCacheTtl"/>: rate-limit checks find their policy without a grain call.
 /// Writes through this gateway drop the entry at once; other gateways see a change within the ttl.
+/// While the cluster is down, an expired entry is served rather than nothing (the policy in force when the
+/// cluster was last reached), so the Redis fallback can keep enforcing it.
 /// </summary>
-internal sealed class TenantCache(IGrainFactory grains, IOptions<CoordinatorGatewayOptions> options, TimeProvider time)
+internal sealed class TenantCache(IGrainFactory grains, IOptions<CoordinatorGatewayOptions> options, ResilienceState resilience, TimeProvider time)
 {
     private readonly ConcurrentDictionary<(string Tenant, string Policy), Entry<RateLimitPolicy?>> _policies = new();
     private readonly ConcurrentDictionary<string, Entry<TenantConfigDocument?>> _configs = new(StringComparer.Ordinal);
@@ -42,7 +45,16 @@ internal sealed class TenantCache(IGrainFactory grains, IOptions<CoordinatorGate
 
         CoordinatorDiagnostics.CacheLookups.Add(1, new KeyValuePair<string, object?>("result", "miss"));
 
-        var value = await load();
+        T value;
+        try
+        {
+            value = resilience.Enabled ? await resilience.Cluster.RunAsync(load) : await load();
+        }
+        catch (DependencyDownException) when (entry is not null)
+        {
+            return entry.Value;
+        }
+
         var ttl = options.Value.TenantCacheTtl;
         if (ttl > TimeSpan.Zero)
         {

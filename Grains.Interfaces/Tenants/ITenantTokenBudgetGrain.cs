@@ -50,6 +50,29 @@ public static class TokenBudgetLimits
 
     /// <summary>Shortest reservation ttl: 1 second.</summary>
     public const long MinReservationTtlMs = 1_000;
+
+    /// <summary>Throws <see cref="CoordinatorValidationException"/> when a reservation's tokens or ttl are out of range.</summary>
+    public static void ValidateReserve(long tokens, long ttlMs)
+    {
+        if (tokens < 1 || tokens > MaxTokens)
+        {
+            throw new CoordinatorValidationException("tokens", $"tokens must be between 1 and {MaxTokens}.");
+        }
+
+        if (ttlMs < MinReservationTtlMs || ttlMs > MaxReservationTtlMs)
+        {
+            throw new CoordinatorValidationException("ttlMs", $"ttlMs must be between {MinReservationTtlMs} and {MaxReservationTtlMs}.");
+        }
+    }
+
+    /// <summary>Throws <see cref="CoordinatorValidationException"/> when committed tokens are out of range.</summary>
+    public static void ValidateCommit(long actualTokens)
+    {
+        if (actualTokens < 0 || actualTokens > MaxTokens)
+        {
+            throw new CoordinatorValidationException("actualTokens", $"actualTokens must be between 0 and {MaxTokens}.");
+        }
+    }
 }
 
 /// <summary>

@@ -1,3 +1,4 @@
+using Orleans.Coordinator.Grains.Interfaces.Configuration;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Coordinator.Grains.Domain;

@@ -1,3 +1,5 @@
+using Orleans.Coordinator.Grains.Interfaces.Configuration;
+
 namespace Orleans.Coordinator.Grains.Leases;
 
 /// <summary>

@@ -1,3 +1,4 @@
+using Orleans.Coordinator.Grains.Interfaces.Configuration;
 using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;

@@ -38,15 +38,7 @@ internal sealed class TenantTokenBudgetGrain(
 
     public Task<TokenReserveResult?> ReserveAsync(long tokens, long ttlMs)
     {
-        if (tokens < 1 || tokens > TokenBudgetLimits.MaxTokens)
-        {
-            throw new CoordinatorValidationException("tokens", $"tokens must be between 1 and {TokenBudgetLimits.MaxTokens}.");
-        }
-
-        if (ttlMs < TokenBudgetLimits.MinReservationTtlMs || ttlMs > TokenBudgetLimits.MaxReservationTtlMs)
-        {
-            throw new CoordinatorValidationException("ttlMs", $"ttlMs must be between {TokenBudgetLimits.MinReservationTtlMs} and {TokenBudgetLimits.MaxReservationTtlMs}.");
-        }
+        TokenBudgetLimits.ValidateReserve(tokens, ttlMs);
 
         return state.UpdateAsync<TenantTokenBudgetState, TokenReserveResult?>(s =>
         {
@@ -66,10 +58,7 @@ internal sealed class TenantTokenBudgetGrain(
 
     public Task<TokenCommitResult?> CommitAsync(string reservationId, long actualTokens)
     {
-        if (actualTokens < 0 || actualTokens > TokenBudgetLimits.MaxTokens)
-        {
-            throw new CoordinatorValidationException("actualTokens", $"actualTokens must be between 0 and {TokenBudgetLimits.MaxTokens}.");
-        }
+        TokenBudgetLimits.ValidateCommit(actualTokens);
 
         return state.UpdateAsync<TenantTokenBudgetState, TokenCommitResult?>(s =>
         {

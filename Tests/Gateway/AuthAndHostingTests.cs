@@ -70,7 +70,8 @@ public sealed class AuthAndHostingTests(EmbeddedGatewayFixture fixture)
 
         Assert.Equal(HttpStatusCode.OK, health.StatusCode);
         Assert.Equal("ready", ready.GetProperty("status").GetString());
-        Assert.Equal("embedded", ready.GetProperty("mode").GetString());
+        Assert.Equal("embedded", ready.GetProperty("deployment").GetString());
+        Assert.Equal("normal", ready.GetProperty("mode").GetString());
         var paths = openApi.GetProperty("paths");
         foreach (var path in new[] { "/v1/users/{user}/connections", "/v1/users/{user}/bytes", "/v1/users/{user}/limits", "/v1/mappings/{identifier}", "/v1/mappings/{identifier}/invalidate" })
         {

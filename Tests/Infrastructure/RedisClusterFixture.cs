@@ -31,9 +31,14 @@ public sealed class RedisClusterFixture : IAsyncLifetime
 
     public string ClusterId => Cluster.Options.ClusterId;
 
-    /// <summary>Settings for a cluster-mode gateway (or client) that joins this cluster.</summary>
+    /// <summary>
+    /// Settings for a cluster-mode gateway (or client) that joins this cluster. The data-plane timeout is raised
+    /// from its 50 ms default: these tests check functional behaviour and exactness on a busy 2-core machine, where a
+    /// slow grain call must not turn into a fallback answer. The resilience tests use the default.
+    /// </summary>
     public Dictionary<string, string?> GatewaySettings(string? keyPrefix = null) => new()
     {
+        ["Resilience:DataPlaneTimeout"] = "00:00:05",
         ["Redis:ConnectionString"] = Redis.ConnectionString,
         ["Redis:KeyPrefix"] = keyPrefix ?? KeyPrefix,
         ["Orleans:ClusterId"] = ClusterId,

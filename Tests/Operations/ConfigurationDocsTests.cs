@@ -4,7 +4,6 @@ using Orleans.Coordinator.Envoy;
 using Orleans.Coordinator.Grains.Coordination;
 using Orleans.Coordinator.Grains.Identity;
 using Orleans.Coordinator.Grains.Interfaces.Configuration;
-using Orleans.Coordinator.Grains.Leases;
 using Orleans.Coordinator.Hosting;
 using Orleans.Coordinator.Tests.Infrastructure;
 
@@ -24,6 +23,7 @@ public sealed partial class ConfigurationDocsTests
         (InstanceOptions.SectionName, typeof(InstanceOptions)),
         (ExtAuthzOptions.SectionName, typeof(ExtAuthzOptions)),
         (AuthOptions.SectionName, typeof(AuthOptions)),
+        (Orleans.Coordinator.Resilience.ResilienceOptions.SectionName, typeof(Orleans.Coordinator.Resilience.ResilienceOptions)),
     ];
 
     /// <summary>Keys read without an options class.</summary>

@@ -119,7 +119,9 @@ public sealed class IsolationAndClientTests(RedisClusterFixture fixture)
         var body = await response.JsonAsync();
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        Assert.Equal("cluster", body.GetProperty("mode").GetString());
+        Assert.Equal("cluster", body.GetProperty("deployment").GetString());
+        Assert.Equal("normal", body.GetProperty("mode").GetString());
+        Assert.Equal("Closed", body.GetProperty("breakers").GetProperty("cluster").GetString());
         var checks = body.GetProperty("checks").EnumerateArray().ToDictionary(c => c.GetProperty("name").GetString()!, c => c.GetProperty("ready").GetBoolean());
         Assert.True(checks["redis"]);
         Assert.True(checks["cluster"]);

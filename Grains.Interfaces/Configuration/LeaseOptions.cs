@@ -1,7 +1,6 @@
-using Orleans.Coordinator.Grains.Interfaces.Configuration;
 using Orleans.Coordinator.Grains.Interfaces.Leases;
 
-namespace Orleans.Coordinator.Grains.Leases;
+namespace Orleans.Coordinator.Grains.Interfaces.Configuration;
 
 /// <summary>The <c>Leases</c> configuration section: defaults for users without their own limits.</summary>
 public sealed class LeaseOptions : IValidatableOptions

@@ -1,0 +1,260 @@
+using System.Globalization;
+using Microsoft.Extensions.Options;
+using Orleans.Coordinator.Grains.Interfaces;
+using Orleans.Coordinator.Grains.Interfaces.Configuration;
+using StackExchange.Redis;
+
+namespace Orleans.Coordinator.Resilience;
+
+/// <summary>A lease granted or refused by the fallback.</summary>
+public sealed record FallbackLeaseResult(bool Granted, string? LeaseId, int Active, long ExpiresAtMs);
+
+/// <summary>One lease held in the fallback.</summary>
+public sealed record FallbackLease(string LeaseId, string InstanceId, long AcquiredAtMs, long ExpiresAtMs);
+
+/// <summary>A byte charge decided by the fallback.</summary>
+public sealed record FallbackBytesResult(bool Allowed, long Used, long Budget, long ResetAtMs);
+
+/// <summary>One rate-limit counter for <see cref="FallbackStore.CheckCountersAsync"/>: fixed window of <paramref name="WindowMs"/>.</summary>
+public sealed record FallbackCounter(string CounterKey, long Limit, long WindowMs, long Cost, bool Shadow);
+
+/// <summary>The fallback's answer for one counter.</summary>
+public sealed record FallbackCounterResult(long Count, long ResetAfterMs);
+
+/// <summary>A token reservation decided by the fallback.</summary>
+public sealed record FallbackReserveResult(bool Granted, string? ReservationId, long Remaining);
+
+/// <summary>A token commit applied by the fallback; <paramref name="Found"/> false for an unknown reservation.</summary>
+public sealed record FallbackCommitResult(bool Found, long Returned, long Charged, long Remaining);
+
+/// <summary>
+/// The Redis atomic-counter fallback: one Lua script per decision, each atomic on the Redis primary, so limits
+/// hold exactly across every gateway that uses it. Keys are <c>{prefix}fb:{kind}:{id}</c> and always carry an
+/// expiry; time is Redis's own clock (<c>TIME</c>), so gateways with skewed clocks agree on windows.
+/// Every call goes through the Redis guard (timeout and breaker).
+/// </summary>
+public sealed class FallbackStore(IConnectionMultiplexer redis, IOptions<CoordinatorRedisOptions> options, ResilienceState state)
+{
+    private const string Now = """
+        local t = redis.call('TIME')
+        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        """;
+
+    // KEYS[1] lease zset (member "leaseId|instanceId|acquiredMs", score = expiry); ARGV limit, ttlMs, leaseId, instanceId.
+    private const string AcquireScript = Now + """
+        redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+        local active = redis.call('ZCARD', KEYS[1])
+        if active >= tonumber(ARGV[1]) then
+          local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+          local earliest = 0
+          if first[2] then earliest = tonumber(first[2]) end
+          return {0, active, earliest}
+        end
+        local expires = now + tonumber(ARGV[2])
+        redis.call('ZADD', KEYS[1], expires, ARGV[3] .. '|' .. ARGV[4] .. '|' .. string.format('%.0f', now))
+        local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+        redis.call('PEXPIREAT', KEYS[1], tonumber(last[2]))
+        return {1, active + 1, expires}
+        """;
+
+    // KEYS[1] lease zset; ARGV leaseId, ttlMs (0 = release). Returns the new expiry, 0 when not found (or released).
+    private const string RenewOrReleaseScript = Now + """
+        redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+        local members = redis.call('ZRANGE', KEYS[1], 0, -1)
+        local prefix = ARGV[1] .. '|'
+        for _, m in ipairs(members) do
+          if string.sub(m, 1, string.len(prefix)) == prefix then
+            local ttl = tonumber(ARGV[2])
+            if ttl == 0 then
+              redis.call('ZREM', KEYS[1], m)
+              return 1
+            end
+            redis.call('ZADD', KEYS[1], now + ttl, m)
+            local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+            redis.call('PEXPIREAT', KEYS[1], tonumber(last[2]))
+            return now + ttl
+          end
+        end
+        return 0
+        """;
+
+    // KEYS[1] hash {s = window start, u = used}; ARGV budget, windowMs, bytes, anchorMs, anchorBudget (-1: none).
+    private const string BytesScript = Now + """
+        local window = tonumber(ARGV[2])
+        local anchor = tonumber(ARGV[4])
+        local start = anchor + math.floor((now - anchor) / window) * window
+        local budget = tonumber(ARGV[1])
+        if start + window == anchor and tonumber(ARGV[5]) >= 0 then budget = tonumber(ARGV[5]) end
+        local used = 0
+        if tonumber(redis.call('HGET', KEYS[1], 's') or '-1') == start then used = tonumber(redis.call('HGET', KEYS[1], 'u') or '0') end
+        local bytes = tonumber(ARGV[3])
+        if used + bytes > budget then return {0, used, budget, start + window} end
+        used = used + bytes
+        redis.call('HSET', KEYS[1], 's', string.format('%.0f', start), 'u', string.format('%.0f', used))
+        redis.call('PEXPIREAT', KEYS[1], start + window)
+        return {1, used, budget, start + window}
+        """;
+
+    // KEYS = counters, hash {s = window start, c = count}; ARGV per key: limit, windowMs, cost, shadow (0/1).
+    // All or nothing: when any non-shadow counter would pass its limit, nothing is charged.
+    private const string CountersScript = Now + """
+        local starts, counts = {}, {}
+        local allowed = 1
+        for i = 1, #KEYS do
+          local b = (i - 1) * 4
+          local window = tonumber(ARGV[b + 2])
+          local start = now - (now % window)
+          local count = 0
+          if tonumber(redis.call('HGET', KEYS[i], 's') or '-1') == start then count = tonumber(redis.call('HGET', KEYS[i], 'c') or '0') end
+          starts[i], counts[i] = start, count
+          if ARGV[b + 4] ~= '1' and count + tonumber(ARGV[b + 3]) > tonumber(ARGV[b + 1]) then allowed = 0 end
+        end
+        local out = {allowed}
+        for i = 1, #KEYS do
+          local b = (i - 1) * 4
+          local window = tonumber(ARGV[b + 2])
+          if allowed == 1 then
+            counts[i] = counts[i] + tonumber(ARGV[b + 3])
+            redis.call('HSET', KEYS[i], 's', string.format('%.0f', starts[i]), 'c', string.format('%.0f', counts[i]))
+            redis.call('PEXPIREAT', KEYS[i], starts[i] + window)
+          end
+          out[#out + 1] = counts[i]
+          out[#out + 1] = starts[i] + window - now
+        end
+        return out
+        """;
+
+    // KEYS[1] hash {p = period end, c = charged, r:<id> = reserved}; ARGV budget, tokens, periodEndMs, reservationId.
+    private const string ReserveScript = """
+        if redis.call('HGET', KEYS[1], 'p') ~= ARGV[3] then
+          redis.call('DEL', KEYS[1])
+          redis.call('HSET', KEYS[1], 'p', ARGV[3], 'c', 0)
+        end
+        local charged = tonumber(redis.call('HGET', KEYS[1], 'c'))
+        local budget, tokens = tonumber(ARGV[1]), tonumber(ARGV[2])
+        if charged + tokens > budget then return {0, budget - charged} end
+        redis.call('HINCRBY', KEYS[1], 'c', tokens)
+        redis.call('HSET', KEYS[1], 'r:' .. ARGV[4], tokens)
+        redis.call('PEXPIREAT', KEYS[1], tonumber(ARGV[3]) + 86400000)
+        return {1, budget - charged - tokens}
+        """;
+
+    // KEYS[1] token hash; ARGV reservationId, actual, budget. Returns {found, returned, charged, remaining}.
+    private const string CommitScript = """
+        local reserved = redis.call('HGET', KEYS[1], 'r:' .. ARGV[1])
+        if not reserved then return {0, 0, 0, 0} end
+        reserved = tonumber(reserved)
+        local actual = tonumber(ARGV[2])
+        redis.call('HDEL', KEYS[1], 'r:' .. ARGV[1])
+        local charged = redis.call('HINCRBY', KEYS[1], 'c', actual - reserved)
+        return {1, math.max(0, reserved - actual), charged, tonumber(ARGV[3]) - charged}
+        """;
+
+    private readonly string _prefix = options.Value.KeyPrefix;
+
+    /// <summary>Takes a fallback lease if the user holds fewer than <paramref name="limit"/> of them.</summary>
+    public async Task<FallbackLeaseResult> AcquireLeaseAsync(string user, int limit, long ttlMs, string instanceId)
+    {
+        var leaseId = GrainKeys.FallbackIdPrefix + GrainKeys.NewOpaqueId();
+        var r = await EvalArrayAsync(AcquireScript, [Key("lease", user)], [limit, ttlMs, leaseId, instanceId]);
+        return (long)r[0] == 1
+            ? new FallbackLeaseResult(true, leaseId, (int)r[1], (long)r[2])
+            : new FallbackLeaseResult(false, null, (int)r[1], (long)r[2]);
+    }
+
+    /// <summary>Extends a fallback lease; the new expiry, or 0 when it is unknown or expired.</summary>
+    public async Task<long> RenewLeaseAsync(string user, string leaseId, long ttlMs)
+        => (long)await EvalAsync(RenewOrReleaseScript, [Key("lease", user)], [leaseId, ttlMs]);
+
+    /// <summary>Releases a fallback lease; false when it was not held.</summary>
+    public async Task<bool> ReleaseLeaseAsync(string user, string leaseId)
+        => (long)await EvalAsync(RenewOrReleaseScript, [Key("lease", user)], [leaseId, 0]) == 1;
+
+    /// <summary>The user's live fallback leases.</summary>
+    public Task<IReadOnlyList<FallbackLease>> ListLeasesAsync(string user) => state.Redis.RunAsync<IReadOnlyList<FallbackLease>>(async () =>
+    {
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var entries = await redis.GetDatabase().SortedSetRangeByScoreWithScoresAsync(Key("lease", user), now, double.PositiveInfinity);
+        return [.. entries.Select(e => ParseLease(e.Element.ToString(), (long)e.Score)).OfType<FallbackLease>()];
+    });
+
+    /// <summary>
+    /// Charges bytes against a fixed window. Windows are aligned on <paramref name="anchorMs"/> (a window end the
+    /// grain reported, or 0); in the window that ends at the anchor, <paramref name="anchorBudget"/> (what the grain
+    /// said was left, or -1) replaces the budget.
+    /// </summary>
+    public async Task<FallbackBytesResult> ConsumeBytesAsync(string user, long budget, long windowMs, long bytes, long anchorMs, long anchorBudget)
+    {
+        var r = await EvalArrayAsync(BytesScript, [Key("bytes", user)], [budget, windowMs, bytes, anchorMs, anchorBudget]);
+        return new FallbackBytesResult((long)r[0] == 1, (long)r[1], (long)r[2], (long)r[3]);
+    }
+
+    /// <summary>Charges every counter, or none when one non-shadow counter would pass its limit.</summary>
+    public async Task<(bool Allowed, IReadOnlyList<FallbackCounterResult> Results)> CheckCountersAsync(IReadOnlyList<FallbackCounter> counters)
+    {
+        var keys = counters.Select(c => (RedisKey)Key("rl", c.CounterKey)).ToArray();
+        var args = counters.SelectMany(c => new RedisValue[] { c.Limit, c.WindowMs, c.Cost, c.Shadow ? 1 : 0 }).ToArray();
+        var r = await EvalArrayAsync(CountersScript, keys, args);
+        var results = new FallbackCounterResult[counters.Count];
+        for (var i = 0; i < counters.Count; i++)
+        {
+            results[i] = new FallbackCounterResult((long)r[1 + (2 * i)], (long)r[2 + (2 * i)]);
+        }
+
+        return ((long)r[0] == 1, results);
+    }
+
+    /// <summary>Reserves tokens against <paramref name="budget"/> for the period ending at <paramref name="periodEndMs"/>.</summary>
+    public async Task<FallbackReserveResult> ReserveTokensAsync(string tenant, long budget, long tokens, long periodEndMs)
+    {
+        var id = GrainKeys.FallbackIdPrefix + GrainKeys.NewOpaqueId();
+        var r = await EvalArrayAsync(ReserveScript, [Key("tokens", tenant)], [budget, tokens, periodEndMs, id]);
+        return (long)r[0] == 1 ? new FallbackReserveResult(true, id, (long)r[1]) : new FallbackReserveResult(false, null, (long)r[1]);
+    }
+
+    /// <summary>Commits a fallback reservation: what was not used returns to the fallback budget.</summary>
+    public async Task<FallbackCommitResult> CommitTokensAsync(string tenant, string reservationId, long actual, long budget)
+    {
+        var r = await EvalArrayAsync(CommitScript, [Key("tokens", tenant)], [reservationId, actual, budget]);
+        return new FallbackCommitResult((long)r[0] == 1, (long)r[1], (long)r[2], (long)r[3]);
+    }
+
+    /// <summary>Reads a route mapping's stored destination straight from Redis; null when there is none.</summary>
+    public Task<string?> ReadRouteAsync(string identifierKey) => state.Redis.RunAsync(async () =>
+    {
+        var value = await redis.GetDatabase().StringGetAsync(GrainKeys.RedisRouteKey(_prefix, identifierKey));
+        return value.IsNullOrEmpty ? null : value.ToString();
+    });
+
+    /// <summary>Loads every script into Redis's script cache and exercises the lease script once with limit 0 (writes nothing).</summary>
+    public async Task LoadScriptsAsync()
+    {
+        foreach (var server in redis.GetServers().Where(s => s.IsConnected && !s.IsReplica))
+        {
+            foreach (var script in new[] { AcquireScript, RenewOrReleaseScript, BytesScript, CountersScript, ReserveScript, CommitScript })
+            {
+                await server.ScriptLoadAsync(script);
+            }
+        }
+
+        await AcquireLeaseAsync("coordinator-warmup", 0, LeaseLimitsMinTtl, "warmup");
+    }
+
+    private const long LeaseLimitsMinTtl = 1000;
+
+    private Task<RedisResult> EvalAsync(string script, RedisKey[] keys, RedisValue[] args)
+        => state.Redis.RunAsync(() => redis.GetDatabase().ScriptEvaluateAsync(script, keys, args));
+
+    private async Task<RedisResult[]> EvalArrayAsync(string script, RedisKey[] keys, RedisValue[] args)
+        => (RedisResult[])(await EvalAsync(script, keys, args))!;
+
+    private string Key(string kind, string id) => GrainKeys.RedisFallbackKey(_prefix, kind, id);
+
+    private static FallbackLease? ParseLease(string member, long expiresAtMs)
+    {
+        var parts = member.Split('|');
+        return parts.Length == 3 && long.TryParse(parts[2], NumberStyles.None, CultureInfo.InvariantCulture, out var acquired)
+            ? new FallbackLease(parts[0], parts[1], acquired, expiresAtMs)
+            : null;
+    }
+}

@@ -1,0 +1,63 @@
+using Orleans.Coordinator.Hosting;
+using Microsoft.Extensions.Options;
+using Orleans.Coordinator.Grains.Interfaces.Configuration;
+using Orleans.Coordinator.Grains.Interfaces.Routing;
+
+namespace Orleans.Coordinator.Resilience;
+
+/// <summary>
+/// Route lookups under the failure contract: the mapping grain; when the cluster is down, the stored route read
+/// straight from Redis (exact: the grain writes through to it); when Redis is down too, this gateway's own last
+/// answer if younger than <see cref="ResilienceOptions.MappingStaleFor"/>; else the default destination.
+/// Writes through this gateway replace or drop its copy; other gateways' copies are only served during an
+/// outage, and only within that bound.
+/// </summary>
+public sealed class MappingResolver(IGrainFactory grains, ResilienceState state, IServiceProvider services, IOptions<MappingOptions> mappings, TimeProvider time)
+{
+    private readonly Remembered<(RouteResolution Route, DateTimeOffset At)> _seen = new(state.Options.RememberedEntries);
+
+    /// <summary>Resolves an identifier key.</summary>
+    public async Task<(RouteResolution Route, ServedMode Mode)> ResolveAsync(string key)
+    {
+        if (!state.Enabled)
+        {
+            return (await grains.GetGrain<IRouteMappingGrain>(key).ResolveRouteAsync(), ServedMode.Normal);
+        }
+
+        try
+        {
+            var route = await state.Cluster.RunAsync(() => grains.GetGrain<IRouteMappingGrain>(key).ResolveRouteAsync());
+            _seen.Set(key, (route, time.GetUtcNow()));
+            return (route, ServedMode.Normal);
+        }
+        catch (Exception ex) when (ex is DependencyDownException or Grains.Interfaces.CoordinatorUnavailableException)
+        {
+            return await AroundTheClusterAsync(key);
+        }
+    }
+
+    /// <summary>Forgets this gateway's copy (after a write or an invalidation through it).</summary>
+    public void Forget(string key) => _seen.Remove(key);
+
+    private async Task<(RouteResolution Route, ServedMode Mode)> AroundTheClusterAsync(string key)
+    {
+        try
+        {
+            var stored = await services.GetRequiredService<FallbackStore>().ReadRouteAsync(key);
+            var route = stored is null
+                ? new RouteResolution(key, mappings.Value.DefaultDestination, RouteSource.Default)
+                : new RouteResolution(key, stored, RouteSource.Mapping);
+            _seen.Set(key, (route, time.GetUtcNow()));
+            return (route, ServedMode.Fallback);
+        }
+        catch (DependencyDownException)
+        {
+            if (_seen.TryGet(key, out var seen) && time.GetUtcNow() - seen.At <= state.Options.MappingStaleFor)
+            {
+                return (seen.Route, ServedMode.Fallback);
+            }
+
+            return (new RouteResolution(key, mappings.Value.DefaultDestination, RouteSource.Default), ServedMode.Degraded);
+        }
+    }
+}

@@ -1,0 +1,128 @@
+using Orleans.Coordinator.Grains.Interfaces.Configuration;
+
+namespace Orleans.Coordinator.Resilience;
+
+/// <summary>What a feature does while the grain cluster cannot be reached.</summary>
+public enum ClusterOutageMode
+{
+    /// <summary>Enforce with atomic counters in Redis (answers say <c>X-Coordinator-Mode: fallback</c>).</summary>
+    Fallback,
+
+    /// <summary>Refuse: 503 with problem details.</summary>
+    Closed,
+
+    /// <summary>Allow without enforcing (answers say <c>X-Coordinator-Mode: degraded</c>).</summary>
+    Open,
+}
+
+/// <summary>What a feature does when Redis cannot be reached either (or the grains report that Redis failed).</summary>
+public enum RedisOutageMode
+{
+    /// <summary>Refuse: 503 with problem details.</summary>
+    Closed,
+
+    /// <summary>Allow without enforcing (answers say <c>X-Coordinator-Mode: degraded</c>).</summary>
+    Open,
+}
+
+/// <summary>
+/// The <c>Resilience</c> configuration section of a cluster-mode gateway: the data-plane timeout, the
+/// circuit breakers, and each feature's failure mode (ARCHITECTURE section 3 gives the defaults).
+/// </summary>
+public sealed class ResilienceOptions : IValidatableOptions
+{
+    /// <summary>The configuration section name.</summary>
+    public const string SectionName = "Resilience";
+
+    /// <summary>The most a data-plane check (lease, bytes, rate limit, tokens, mapping lookup) waits for the cluster, and then for Redis.</summary>
+    public TimeSpan DataPlaneTimeout { get; set; } = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>Consecutive failures of a dependency that open its circuit breaker.</summary>
+    public int BreakerFailureThreshold { get; set; } = 5;
+
+    /// <summary>How long an open breaker answers at once before a probe tries the dependency again.</summary>
+    public TimeSpan BreakerOpenFor { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How long a recovery probe may take (the first call after an outage can be slow: connections, activations).</summary>
+    public TimeSpan ProbeTimeout { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Connection leases while the cluster is unreachable.</summary>
+    public ClusterOutageMode Leases { get; set; } = ClusterOutageMode.Fallback;
+
+    /// <summary>Connection leases while Redis is unreachable too.</summary>
+    public RedisOutageMode LeasesWithoutRedis { get; set; } = RedisOutageMode.Closed;
+
+    /// <summary>Byte budgets while the cluster is unreachable.</summary>
+    public ClusterOutageMode ByteBudgets { get; set; } = ClusterOutageMode.Fallback;
+
+    /// <summary>Byte budgets while Redis is unreachable too.</summary>
+    public RedisOutageMode ByteBudgetsWithoutRedis { get; set; } = RedisOutageMode.Closed;
+
+    /// <summary>Rate limits (HTTP and Envoy RLS) while the cluster is unreachable.</summary>
+    public ClusterOutageMode RateLimits { get; set; } = ClusterOutageMode.Fallback;
+
+    /// <summary>Rate limits while Redis is unreachable too.</summary>
+    public RedisOutageMode RateLimitsWithoutRedis { get; set; } = RedisOutageMode.Open;
+
+    /// <summary>Token budgets while the cluster is unreachable.</summary>
+    public ClusterOutageMode TokenBudgets { get; set; } = ClusterOutageMode.Fallback;
+
+    /// <summary>Token budgets while Redis is unreachable too.</summary>
+    public RedisOutageMode TokenBudgetsWithoutRedis { get; set; } = RedisOutageMode.Open;
+
+    /// <summary>How old a mapping this gateway resolved may be and still be served when neither the cluster nor Redis answers.</summary>
+    public TimeSpan MappingStaleFor { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>How many mappings, user limits and tenant budgets this gateway remembers for outages (each table).</summary>
+    public int RememberedEntries { get; set; } = 100_000;
+
+    /// <summary>Describes every problem with these options; empty when they are usable.</summary>
+    public IEnumerable<string> Validate()
+    {
+        if (DataPlaneTimeout < TimeSpan.FromMilliseconds(1) || DataPlaneTimeout > TimeSpan.FromSeconds(30))
+        {
+            yield return "Resilience:DataPlaneTimeout must be between 00:00:00.001 and 00:00:30.";
+        }
+
+        if (BreakerFailureThreshold is < 1 or > 1000)
+        {
+            yield return "Resilience:BreakerFailureThreshold must be between 1 and 1000.";
+        }
+
+        if (BreakerOpenFor < TimeSpan.FromMilliseconds(10) || BreakerOpenFor > TimeSpan.FromMinutes(5))
+        {
+            yield return "Resilience:BreakerOpenFor must be between 00:00:00.010 and 00:05:00.";
+        }
+
+        if (ProbeTimeout < TimeSpan.FromMilliseconds(10) || ProbeTimeout > TimeSpan.FromSeconds(30))
+        {
+            yield return "Resilience:ProbeTimeout must be between 00:00:00.010 and 00:00:30.";
+        }
+
+        foreach (var (name, mode) in new[] { ("Leases", Leases), ("ByteBudgets", ByteBudgets), ("RateLimits", RateLimits), ("TokenBudgets", TokenBudgets) })
+        {
+            if (!Enum.IsDefined(mode))
+            {
+                yield return $"Resilience:{name} must be Fallback, Closed or Open.";
+            }
+        }
+
+        foreach (var (name, mode) in new[] { ("LeasesWithoutRedis", LeasesWithoutRedis), ("ByteBudgetsWithoutRedis", ByteBudgetsWithoutRedis), ("RateLimitsWithoutRedis", RateLimitsWithoutRedis), ("TokenBudgetsWithoutRedis", TokenBudgetsWithoutRedis) })
+        {
+            if (!Enum.IsDefined(mode))
+            {
+                yield return $"Resilience:{name} must be Closed or Open.";
+            }
+        }
+
+        if (MappingStaleFor < TimeSpan.Zero || MappingStaleFor > TimeSpan.FromDays(7))
+        {
+            yield return "Resilience:MappingStaleFor must be between 00:00:00 and 7.00:00:00.";
+        }
+
+        if (RememberedEntries is < 0 or > 10_000_000)
+        {
+            yield return "Resilience:RememberedEntries must be between 0 and 10000000.";
+        }
+    }
+}

@@ -1,0 +1,171 @@
+using Orleans.Coordinator.Hosting;
+using System.Diagnostics.Metrics;
+using Microsoft.Extensions.Options;
+using Orleans.Coordinator.Grains.Interfaces;
+
+namespace Orleans.Coordinator.Resilience;
+
+/// <summary>How an answer was produced.</summary>
+public enum ServedMode
+{
+    /// <summary>By the grains.</summary>
+    Normal,
+
+    /// <summary>By the Redis fallback counters, or a mapping read around the grains (still enforced).</summary>
+    Fallback,
+
+    /// <summary>Without enforcement (fail open) or from a default.</summary>
+    Degraded,
+}
+
+/// <summary>
+/// The gateway's two dependency guards (<c>cluster</c>, <c>redis</c>), with their breakers, and the mode the
+/// gateway is in. In embedded mode there is nothing remote to guard: <see cref="Enabled"/> is false and
+/// callers use the grains directly.
+/// </summary>
+public sealed partial class ResilienceState : Hosting.IResilienceReport
+{
+    private static readonly Counter<long> ModeAnswers = CoordinatorDiagnostics.Meter.CreateCounter<long>(
+        "coordinator.resilience.answers", "{answer}", "Answers served in fallback or degraded mode, by feature and mode.");
+
+    private static readonly Counter<long> BreakerTransitions = CoordinatorDiagnostics.Meter.CreateCounter<long>(
+        "coordinator.breaker.transitions", "{transition}", "Circuit breaker state changes, by dependency and new state.");
+
+    private readonly ILogger<ResilienceState> _logger;
+
+    /// <summary>Builds both guards from the options.</summary>
+    public ResilienceState(bool enabled, IOptions<ResilienceOptions> options, TimeProvider time, ILogger<ResilienceState> logger)
+    {
+        var o = options.Value;
+        Enabled = enabled;
+        Options = o;
+        _logger = logger;
+        Cluster = new DependencyGuard(new CircuitBreaker("cluster", o.BreakerFailureThreshold, o.BreakerOpenFor, time), o.DataPlaneTimeout, DependencyGuard.IsClusterOutage);
+        Redis = new DependencyGuard(new CircuitBreaker("redis", o.BreakerFailureThreshold, o.BreakerOpenFor, time), o.DataPlaneTimeout, DependencyGuard.IsRedisOutage);
+        Cluster.Breaker.StateChanged += OnStateChanged;
+        Redis.Breaker.StateChanged += OnStateChanged;
+    }
+
+    /// <summary>False in embedded mode: no timeouts, breakers or fallback.</summary>
+    public bool Enabled { get; }
+
+    /// <summary>The options in force.</summary>
+    public ResilienceOptions Options { get; }
+
+    /// <summary>The grain cluster's guard.</summary>
+    public DependencyGuard Cluster { get; }
+
+    /// <summary>Redis's guard (fallback counters, route reads).</summary>
+    public DependencyGuard Redis { get; }
+
+    /// <summary><c>normal</c>, <c>fallback</c> (the cluster is down) or <c>degraded</c> (Redis is down too), from the breakers alone.</summary>
+    public string Mode => ModeWith(clusterAnswered: true, redisAnswered: true);
+
+    /// <inheritdoc />
+    public string ModeWith(bool clusterAnswered, bool redisAnswered)
+    {
+        if (!Enabled)
+        {
+            return "normal";
+        }
+
+        var clusterDown = !clusterAnswered || Cluster.Breaker.State != BreakerState.Closed;
+        var redisDown = !redisAnswered || Redis.Breaker.State != BreakerState.Closed;
+        return clusterDown ? (redisDown ? "degraded" : "fallback") : "normal";
+    }
+
+    /// <inheritdoc />
+    public IReadOnlyDictionary<string, string> Breakers => Enabled
+        ? new Dictionary<string, string> { ["cluster"] = Cluster.Breaker.State.ToString(), ["redis"] = Redis.Breaker.State.ToString() }
+        : new Dictionary<string, string>();
+
+    /// <summary>Marks an answer on the response (<c>X-Coordinator-Mode</c>) and counts it. Normal answers carry no mark.</summary>
+    public static void Mark(HttpContext context, string feature, ServedMode mode)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        if (mode == ServedMode.Normal)
+        {
+            return;
+        }
+
+        context.Response.Headers["X-Coordinator-Mode"] = HeaderValue(mode);
+        Count(feature, mode);
+    }
+
+    /// <summary>Counts an answer served in <paramref name="mode"/> (gRPC paths mark their own metadata).</summary>
+    public static void Count(string feature, ServedMode mode)
+    {
+        if (mode != ServedMode.Normal)
+        {
+            ModeAnswers.Add(1, new KeyValuePair<string, object?>("feature", feature), new KeyValuePair<string, object?>("mode", HeaderValue(mode)));
+        }
+    }
+
+    /// <summary>The header value for a mode.</summary>
+    public static string HeaderValue(ServedMode mode) => mode switch
+    {
+        ServedMode.Fallback => "fallback",
+        ServedMode.Degraded => "degraded",
+        _ => "normal",
+    };
+
+    /// <summary>
+    /// Runs one data-plane decision under the feature's failure modes: the grains first; when the cluster is
+    /// down, <paramref name="fallback"/> (Redis counters; null when it cannot decide, e.g. no budget is known), or
+    /// the open answer, or 503; when Redis is down too (or the grains report that Redis failed), the open answer
+    /// or 503.
+    /// </summary>
+    public async Task<(T Value, ServedMode Mode)> DecideAsync<T>(
+        ClusterOutageMode clusterMode, RedisOutageMode redisMode, Func<Task<T>> grains, Func<Task<T>>? fallback, Func<T> open)
+    {
+        ArgumentNullException.ThrowIfNull(grains);
+        ArgumentNullException.ThrowIfNull(open);
+        if (!Enabled)
+        {
+            return (await grains(), ServedMode.Normal);
+        }
+
+        try
+        {
+            return (await Cluster.RunAsync(grains), ServedMode.Normal);
+        }
+        catch (DependencyDownException) when (clusterMode == ClusterOutageMode.Open)
+        {
+            return (open(), ServedMode.Degraded);
+        }
+        catch (DependencyDownException) when (clusterMode == ClusterOutageMode.Fallback)
+        {
+            return await FallBackAsync(redisMode, fallback, open);
+        }
+        catch (Exception ex) when (redisMode == RedisOutageMode.Open && (ex is CoordinatorUnavailableException || StorageFailures.Is(ex)))
+        {
+            return (open(), ServedMode.Degraded);
+        }
+    }
+
+    private static async Task<(T Value, ServedMode Mode)> FallBackAsync<T>(RedisOutageMode redisMode, Func<Task<T>>? fallback, Func<T> open)
+    {
+        try
+        {
+            if (fallback is null)
+            {
+                throw new DependencyDownException("redis", "the fallback has no limit to enforce");
+            }
+
+            return (await fallback(), ServedMode.Fallback);
+        }
+        catch (DependencyDownException) when (redisMode == RedisOutageMode.Open)
+        {
+            return (open(), ServedMode.Degraded);
+        }
+    }
+
+    private void OnStateChanged(CircuitBreaker breaker, BreakerState state)
+    {
+        BreakerTransitions.Add(1, new KeyValuePair<string, object?>("dependency", breaker.Name), new KeyValuePair<string, object?>("state", state.ToString()));
+        LogBreaker(_logger, breaker.Name, state);
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Circuit breaker for {Dependency} is now {State}.")]
+    private static partial void LogBreaker(ILogger logger, string dependency, BreakerState state);
+}

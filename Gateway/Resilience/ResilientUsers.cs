@@ -1,0 +1,154 @@
+using Orleans.Coordinator.Hosting;
+using Microsoft.Extensions.Options;
+using Orleans.Coordinator.Grains.Interfaces;
+using Orleans.Coordinator.Grains.Interfaces.Configuration;
+using Orleans.Coordinator.Grains.Interfaces.Leases;
+
+namespace Orleans.Coordinator.Resilience;
+
+/// <summary>
+/// Connection leases and byte budgets under the failure contract: the user's grains when the cluster answers;
+/// the Redis fallback counters when it does not (limits from the last answer this gateway saw for the user, or
+/// the <c>Leases</c> defaults); refused (or allowed, if so configured) when Redis is down too.
+/// Lease ids minted by the fallback start with <see cref="GrainKeys.FallbackIdPrefix"/> and are always renewed
+/// and released in Redis, whatever the mode by then.
+/// </summary>
+public sealed class ResilientUsers(IGrainFactory grains, ResilienceState state, IServiceProvider services, IOptions<LeaseOptions> leaseOptions)
+{
+    private readonly Remembered<int> _limits = new(state.Options.RememberedEntries);
+    private readonly Remembered<ByteBudgetResult> _budgets = new(state.Options.RememberedEntries);
+    private readonly LeaseOptions _defaults = leaseOptions.Value;
+
+    private FallbackStore Fallback => services.GetRequiredService<FallbackStore>();
+
+    /// <summary>Takes a lease.</summary>
+    public async Task<(LeaseAcquireResult Result, ServedMode Mode)> AcquireAsync(string user, string instanceId, long? ttlMs)
+    {
+        var ttl = ttlMs ?? (long)_defaults.DefaultTtl.TotalMilliseconds;
+        Task<LeaseAcquireResult>? grainCall = null;
+        (LeaseAcquireResult Value, ServedMode Mode) answer = default;
+        var answeredByGrain = false;
+        try
+        {
+            answer = await state.DecideAsync(
+                state.Options.Leases,
+                state.Options.LeasesWithoutRedis,
+                () => grainCall = grains.GetGrain<IUserLeaseGrain>(user).TryAcquireLeaseAsync(new LeaseAcquireRequest(instanceId, ttlMs)),
+                async () =>
+                {
+                    var limit = Limit(user);
+                    var r = await Fallback.AcquireLeaseAsync(user, limit, ttl, instanceId);
+                    return new LeaseAcquireResult(r.Granted, r.LeaseId, r.Active, limit, r.ExpiresAtMs);
+                },
+                () => new LeaseAcquireResult(true, GrainKeys.FallbackIdPrefix + GrainKeys.NewOpaqueId(), 0, Limit(user), DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() + ttl));
+            answeredByGrain = answer.Mode == ServedMode.Normal;
+        }
+        finally
+        {
+            if (!answeredByGrain && grainCall is not null)
+            {
+                // This caller was not answered by the grain (timeout, or an error after it): if the grain grants
+                // the slot anyway, give it back.
+                _ = ReleaseOrphanAsync(user, grainCall);
+            }
+        }
+
+        if (answer.Mode == ServedMode.Normal)
+        {
+            _limits.Set(user, answer.Value.Limit);
+        }
+
+        return answer;
+    }
+
+    private async Task ReleaseOrphanAsync(string user, Task<LeaseAcquireResult> late)
+    {
+        try
+        {
+            if (await late is { Granted: true, LeaseId: { } orphan })
+            {
+                await grains.GetGrain<IUserLeaseGrain>(user).ReleaseLeaseAsync(orphan);
+                OrphansReleased.Add(1);
+            }
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // The call failed after all (nothing was granted), or the release did: the lease then ends at its ttl.
+        }
+    }
+
+    private static readonly System.Diagnostics.Metrics.Counter<long> OrphansReleased = CoordinatorDiagnostics.Meter.CreateCounter<long>(
+        "coordinator.resilience.orphans_released", "{lease}", "Leases the grains granted after the caller had been answered by the fallback, released again.");
+
+    /// <summary>Extends a lease; <c>Found</c> false when it is unknown or expired.</summary>
+    public async Task<(LeaseRenewResult Result, ServedMode Mode)> RenewAsync(string user, string leaseId, long? ttlMs)
+    {
+        if (!IsFallbackId(leaseId))
+        {
+            return (await ClusterAsync(() => grains.GetGrain<IUserLeaseGrain>(user).RenewLeaseAsync(leaseId, ttlMs)), ServedMode.Normal);
+        }
+
+        var expires = await Fallback.RenewLeaseAsync(user, leaseId, ttlMs ?? (long)_defaults.DefaultTtl.TotalMilliseconds);
+        return (new LeaseRenewResult(expires > 0, expires), ServedMode.Fallback);
+    }
+
+    /// <summary>Releases a lease; false when it was not held.</summary>
+    public async Task<(bool Released, ServedMode Mode)> ReleaseAsync(string user, string leaseId)
+        => IsFallbackId(leaseId)
+            ? (await Fallback.ReleaseLeaseAsync(user, leaseId), ServedMode.Fallback)
+            : (await ClusterAsync(() => grains.GetGrain<IUserLeaseGrain>(user).ReleaseLeaseAsync(leaseId)), ServedMode.Normal);
+
+    /// <summary>
+    /// The user's live leases: the grain's and, in cluster mode, the fallback's (a fallback lease lives until it is
+    /// released or expires, whatever the mode by then). A listing is not a decision: it waits for the grain (the
+    /// cluster's response timeout), so a listing is complete or an error, never a partial answer.
+    /// </summary>
+    public async Task<LeaseSnapshot> ListAsync(string user)
+    {
+        var snapshot = await grains.GetGrain<IUserLeaseGrain>(user).GetSnapshotAsync();
+        _limits.Set(user, snapshot.Limit);
+        if (!state.Enabled)
+        {
+            return snapshot;
+        }
+
+        var extra = await Fallback.ListLeasesAsync(user);
+        if (extra.Count == 0)
+        {
+            return snapshot;
+        }
+
+        var leases = snapshot.Leases.Concat(extra.Select(l => new LeaseInfo(l.LeaseId, l.InstanceId, l.AcquiredAtMs, l.ExpiresAtMs))).ToList();
+        return new LeaseSnapshot(leases.Count, snapshot.Limit, leases);
+    }
+
+    /// <summary>Charges bytes against the user's budget.</summary>
+    public async Task<(ByteBudgetResult Result, ServedMode Mode)> ConsumeBytesAsync(string user, long bytes)
+    {
+        var answer = await state.DecideAsync(
+            state.Options.ByteBudgets,
+            state.Options.ByteBudgetsWithoutRedis,
+            () => grains.GetGrain<IUserByteBudgetGrain>(user).ConsumeBytesAsync(bytes),
+            async () =>
+            {
+                var known = _budgets.TryGet(user, out var last) ? last : null;
+                var budget = known?.Budget ?? _defaults.DefaultByteBudget;
+                var window = (long)_defaults.DefaultBudgetWindow.TotalMilliseconds;
+                var r = await Fallback.ConsumeBytesAsync(user, budget, window, bytes, known?.ResetAtMs ?? 0, known?.Remaining ?? -1);
+                return new ByteBudgetResult(r.Allowed, r.Used, r.Budget, Math.Max(0, r.Budget - r.Used), r.ResetAtMs);
+            },
+            () => new ByteBudgetResult(true, 0, _defaults.DefaultByteBudget, _defaults.DefaultByteBudget, 0));
+        if (answer.Mode == ServedMode.Normal)
+        {
+            _budgets.Set(user, answer.Value);
+        }
+
+        return answer;
+    }
+
+    private int Limit(string user) => _limits.TryGet(user, out var limit) ? limit : _defaults.DefaultMaxConnections;
+
+    private Task<T> ClusterAsync<T>(Func<Task<T>> call) => state.Enabled ? state.Cluster.RunAsync(call) : call();
+
+    private bool IsFallbackId(string id) => state.Enabled && id.StartsWith(GrainKeys.FallbackIdPrefix, StringComparison.Ordinal);
+}
