@@ -1,0 +1,122 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Orleans.Coordinator.Grains.Interfaces.Configuration;
+using Orleans.Coordinator.Resilience;
+using Orleans.Coordinator.Tests.Infrastructure;
+using StackExchange.Redis;
+
+namespace Orleans.Coordinator.Tests.Resilience;
+
+/// <summary>The Redis fallback scripts against a real redis-server, as two gateways (two connections) use them.</summary>
+public sealed class FallbackStoreTests : IAsyncLifetime
+{
+    private readonly string _prefix = TestKeys.Prefix("fb");
+    private RedisServer _redis = null!;
+    private ConnectionMultiplexer _first = null!;
+    private ConnectionMultiplexer _second = null!;
+
+    public async ValueTask InitializeAsync()
+    {
+        _redis = await RedisServer.StartAsync();
+        _first = await ConnectionMultiplexer.ConnectAsync(_redis.ConnectionString);
+        _second = await ConnectionMultiplexer.ConnectAsync(_redis.ConnectionString);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _first.DisposeAsync();
+        await _second.DisposeAsync();
+        await _redis.DisposeAsync();
+    }
+
+    private FallbackStore Store(IConnectionMultiplexer connection)
+    {
+        // A generous timeout: these tests are about the scripts' exactness, not the latency bound.
+        var resilience = new ResilienceState(true, Options.Create(new ResilienceOptions { DataPlaneTimeout = TimeSpan.FromSeconds(5) }), TimeProvider.System, NullLogger<ResilienceState>.Instance);
+        return new FallbackStore(connection, Options.Create(new CoordinatorRedisOptions { KeyPrefix = _prefix }), resilience);
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task Leases_FromTwoGatewaysAtOnce_AreGrantedExactlyUpToTheLimit()
+    {
+        var (a, b) = (Store(_first), Store(_second));
+        var user = TestKeys.User("fbl");
+
+        var results = await Task.WhenAll(Enumerable.Range(0, 40).Select(i => (i % 2 == 0 ? a : b).AcquireLeaseAsync(user, 7, 60_000, $"proxy-{i % 2}")));
+        var granted = results.Where(r => r.Granted).ToList();
+        var listed = await b.ListLeasesAsync(user);
+
+        Assert.Equal(7, granted.Count);
+        Assert.All(granted, r => Assert.StartsWith("fb-", r.LeaseId, StringComparison.Ordinal));
+        Assert.Equal(granted.Select(r => r.LeaseId).Order(), listed.Select(l => l.LeaseId).Order());
+        Assert.True(await a.ReleaseLeaseAsync(user, granted[0].LeaseId!));
+        Assert.False(await b.ReleaseLeaseAsync(user, granted[0].LeaseId!));
+        Assert.True((await b.AcquireLeaseAsync(user, 7, 60_000, "proxy-1")).Granted);
+        Assert.False((await a.AcquireLeaseAsync(user, 7, 60_000, "proxy-0")).Granted);
+        Assert.True(await a.RenewLeaseAsync(user, granted[1].LeaseId!, 120_000) > DateTimeOffset.UtcNow.AddSeconds(100).ToUnixTimeMilliseconds());
+        Assert.Equal(0, await a.RenewLeaseAsync(user, "fb-unknown", 120_000));
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task Counters_AreAllOrNothing_AcrossGateways()
+    {
+        var (a, b) = (Store(_first), Store(_second));
+        var (narrow, wide) = (TestKeys.User("narrow"), TestKeys.User("wide"));
+        FallbackCounter[] both = [new(narrow, 2, 60_000, 1, false), new(wide, 5, 60_000, 1, false)];
+
+        var outcomes = new List<bool>();
+        foreach (var store in new[] { a, b, a })
+        {
+            outcomes.Add((await store.CheckCountersAsync(both)).Allowed);
+        }
+
+        var peek = await b.CheckCountersAsync([new(wide, 5, 60_000, 0, false)]);
+        Assert.Equal([true, true, false], outcomes);
+        Assert.Equal(2, peek.Results[0].Count);
+        Assert.InRange(peek.Results[0].ResetAfterMs, 1, 60_000);
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task ByteBudget_AndTokenBudget_HoldAcrossGateways()
+    {
+        var (a, b) = (Store(_first), Store(_second));
+        var (user, tenant) = (TestKeys.User("fbb"), TestKeys.User("fbt"));
+
+        var bytes = new[]
+        {
+            (await a.ConsumeBytesAsync(user, 100, 60_000, 60, 0, -1)).Allowed,
+            (await b.ConsumeBytesAsync(user, 100, 60_000, 50, 0, -1)).Allowed,
+            (await b.ConsumeBytesAsync(user, 100, 60_000, 40, 0, -1)).Allowed,
+        };
+        var periodEnd = DateTimeOffset.UtcNow.AddHours(1).ToUnixTimeMilliseconds();
+        var first = await a.ReserveTokensAsync(tenant, 100, 70, periodEnd);
+        var refused = await b.ReserveTokensAsync(tenant, 100, 40, periodEnd);
+        var commit = await b.CommitTokensAsync(tenant, first.ReservationId!, 50, 100);
+        var again = await a.CommitTokensAsync(tenant, first.ReservationId!, 50, 100);
+        var afterCommit = await b.ReserveTokensAsync(tenant, 100, 40, periodEnd);
+
+        Assert.Equal([true, false, true], bytes);
+        Assert.True(first.Granted);
+        Assert.False(refused.Granted);
+        Assert.Equal((true, 20L, 50L), (commit.Found, commit.Returned, commit.Charged));
+        Assert.False(again.Found);
+        Assert.Equal((true, 10L), (afterCommit.Granted, afterCommit.Remaining));
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task EveryFallbackKey_ExpiresByItself()
+    {
+        var store = Store(_first);
+        await store.AcquireLeaseAsync(TestKeys.User("ttl"), 3, 60_000, "p");
+        await store.ConsumeBytesAsync(TestKeys.User("ttl"), 100, 60_000, 1, 0, -1);
+        await store.CheckCountersAsync([new(TestKeys.User("ttl"), 5, 60_000, 1, false)]);
+        await store.ReserveTokensAsync(TestKeys.User("ttl"), 100, 1, DateTimeOffset.UtcNow.AddHours(1).ToUnixTimeMilliseconds());
+
+        var keys = await _redis.KeysAsync($"{_prefix}fb:*");
+        var db = _first.GetDatabase();
+        var ttls = await Task.WhenAll(keys.Select(k => db.KeyTimeToLiveAsync(k)));
+
+        Assert.Equal(4, keys.Count);
+        Assert.All(ttls, ttl => Assert.True(ttl is { TotalMilliseconds: > 0 }, "every fallback key carries an expiry"));
+    }
+}
