@@ -50,9 +50,9 @@ public static class RateLimitApi
         {
             resolved = await ResolveAsync(body, "", tenants);
         }
-        catch (DependencyDownException) when (resilience.Options.RateLimits != ClusterOutageMode.Closed)
+        catch (Exception ex) when (CannotReadPolicy(ex, resilience))
         {
-            // No policy known while the cluster is down: nothing to enforce.
+            // No policy known while the cluster (or its storage) is down: nothing to enforce.
             MarkDegraded(context);
             return TypedResults.Ok(new RateLimitCheckResponse(true, 0, 0, 0, 0, false, false));
         }
@@ -93,7 +93,7 @@ public static class RateLimitApi
         {
             resolved = await Task.WhenAll(items.Select((item, i) => ResolveAsync(item, $"checks[{i}].", tenants).AsTask()));
         }
-        catch (DependencyDownException) when (resilience.Options.RateLimits != ClusterOutageMode.Closed)
+        catch (Exception ex) when (CannotReadPolicy(ex, resilience))
         {
             MarkDegraded(context);
             return TypedResults.Ok(new RateLimitBatchResponse(true, [.. items.Select(i => new RateLimitBatchItem(i?.Tenant ?? "", i?.Policy ?? "", i?.Key ?? "", true, 0, 0, 0, 0))]));
@@ -172,6 +172,15 @@ public static class RateLimitApi
             context.Response.Headers["X-RateLimit-Status"] = "degraded";
         }
     }
+
+    /// <summary>The policy could not be read and the failure mode says to allow: the cluster is down (unless rate limits fail closed), or Redis is (if they fail open).</summary>
+    private static bool CannotReadPolicy(Exception exception, ResilienceState resilience) => exception switch
+    {
+        DependencyDownException => resilience.Options.RateLimits != ClusterOutageMode.Closed,
+        _ => resilience.Enabled
+             && resilience.Options.RateLimitsWithoutRedis == RedisOutageMode.Open
+             && (exception is Grains.Interfaces.CoordinatorUnavailableException || StorageFailures.Is(exception)),
+    };
 
     private static void MarkDegraded(HttpContext context)
     {

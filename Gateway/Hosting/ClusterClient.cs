@@ -25,8 +25,10 @@ internal static class ClusterClient
                 options.TrustIssuer(redis.CaCertificatePath);
             }
 
-            // Keep retrying in the background instead of failing the process when Redis blinks.
+            // Keep retrying in the background instead of failing the process when Redis blinks, but never queue a
+            // command while disconnected: a fallback decision reported as failed must not be applied later.
             options.AbortOnConnectFail = false;
+            options.BacklogPolicy = BacklogPolicy.FailFast;
             return ConnectionMultiplexer.Connect(options);
         });
         builder.Services.AddSingleton<IReadinessCheck, RedisReadinessCheck>();

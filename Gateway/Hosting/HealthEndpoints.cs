@@ -35,7 +35,7 @@ public interface IResilienceReport
 /// <summary>The body of <c>/readyz</c>.</summary>
 /// <param name="Status"><c>ready</c> or <c>not-ready</c>.</param>
 /// <param name="Deployment"><c>embedded</c>, <c>cluster</c> or <c>silo</c>.</param>
-/// <param name="Mode"><c>normal</c>, <c>fallback</c> (the cluster is down; Redis counters enforce) or <c>degraded</c> (Redis is down too).</param>
+/// <param name="Mode"><c>normal</c>, <c>fallback</c> (the cluster is down; Redis counters enforce) or <c>degraded</c> (Redis is down: fail-closed features refuse, fail-open ones allow).</param>
 /// <param name="Breakers">Circuit breaker states by dependency (empty where there are none).</param>
 /// <param name="Checks">Each dependency's reachability and latency.</param>
 public sealed record ReadinessReport(string Status, string Deployment, string Mode, IReadOnlyDictionary<string, string> Breakers, IReadOnlyList<ReadinessResult> Checks);

@@ -1,3 +1,4 @@
+using Orleans.Coordinator.Hosting;
 using System.Globalization;
 using Microsoft.Extensions.Options;
 using Orleans.Coordinator.Grains.Interfaces;
@@ -156,10 +157,38 @@ public sealed class FallbackStore(IConnectionMultiplexer redis, IOptions<Coordin
     public async Task<FallbackLeaseResult> AcquireLeaseAsync(string user, int limit, long ttlMs, string instanceId)
     {
         var leaseId = GrainKeys.FallbackIdPrefix + GrainKeys.NewOpaqueId();
-        var r = await EvalArrayAsync(AcquireScript, [Key("lease", user)], [limit, ttlMs, leaseId, instanceId]);
+        var key = Key("lease", user);
+        Task<RedisResult>? sent = null;
+        RedisResult[] r;
+        try
+        {
+            r = (RedisResult[])(await state.Redis.RunAsync(() => sent = redis.GetDatabase().ScriptEvaluateAsync(AcquireScript, [key], [limit, ttlMs, leaseId, instanceId])))!;
+        }
+        catch (DependencyDownException) when (sent is not null)
+        {
+            // Answered as failed: if the script still runs (Redis was slow, not gone), take the lease back.
+            _ = ReleaseIfGrantedLateAsync(key, leaseId, sent);
+            throw;
+        }
+
         return (long)r[0] == 1
             ? new FallbackLeaseResult(true, leaseId, (int)r[1], (long)r[2])
             : new FallbackLeaseResult(false, null, (int)r[1], (long)r[2]);
+    }
+
+    private async Task ReleaseIfGrantedLateAsync(RedisKey key, string leaseId, Task<RedisResult> sent)
+    {
+        try
+        {
+            if ((long)((RedisResult[])(await sent)!)[0] == 1)
+            {
+                await redis.GetDatabase().ScriptEvaluateAsync(RenewOrReleaseScript, [key], [leaseId, 0]);
+            }
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        {
+            // Not run, or the release failed: the lease then ends at its ttl.
+        }
     }
 
     /// <summary>Extends a fallback lease; the new expiry, or 0 when it is unknown or expired.</summary>

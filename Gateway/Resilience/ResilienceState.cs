@@ -58,7 +58,7 @@ public sealed partial class ResilienceState : Hosting.IResilienceReport
     /// <summary>Redis's guard (fallback counters, route reads).</summary>
     public DependencyGuard Redis { get; }
 
-    /// <summary><c>normal</c>, <c>fallback</c> (the cluster is down) or <c>degraded</c> (Redis is down too), from the breakers alone.</summary>
+    /// <summary><c>normal</c>, <c>fallback</c> (the cluster is down, Redis answers) or <c>degraded</c> (Redis is down), from the breakers alone.</summary>
     public string Mode => ModeWith(clusterAnswered: true, redisAnswered: true);
 
     /// <inheritdoc />
@@ -71,7 +71,7 @@ public sealed partial class ResilienceState : Hosting.IResilienceReport
 
         var clusterDown = !clusterAnswered || Cluster.Breaker.State != BreakerState.Closed;
         var redisDown = !redisAnswered || Redis.Breaker.State != BreakerState.Closed;
-        return clusterDown ? (redisDown ? "degraded" : "fallback") : "normal";
+        return redisDown ? "degraded" : clusterDown ? "fallback" : "normal";
     }
 
     /// <inheritdoc />
