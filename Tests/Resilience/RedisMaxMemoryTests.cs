@@ -44,22 +44,26 @@ public sealed partial class RedisMaxMemoryTests(ITestOutputHelper output)
             // Act: someone else fills Redis to its limit.
             await using var operatorConnection = await redis.ConnectAsync();
             var db = operatorConnection.GetDatabase();
-            var filler = new string('x', 64 * 1024);
             var written = 0;
-            var full = false;
-            while (!full && written < 10_000)
+            foreach (var size in new[] { 64 * 1024, 1024, 16 })
             {
-                try
+                // Large values first, then smaller ones, until even a tiny write is refused.
+                var filler = new string('x', size);
+                var full = false;
+                while (!full && written < 20_000)
                 {
-                    await db.StringSetAsync($"junk:{written++}", filler);
+                    try
+                    {
+                        await db.StringSetAsync($"junk:{written++}", filler);
+                    }
+                    catch (RedisServerException ex) when (ex.Message.StartsWith("OOM", StringComparison.Ordinal))
+                    {
+                        full = true;
+                    }
                 }
-                catch (RedisServerException ex) when (ex.Message.StartsWith("OOM", StringComparison.Ordinal))
-                {
-                    full = true;
-                }
-            }
 
-            Assert.True(full, $"Redis did not refuse writes after {written} 64 KiB values");
+                Assert.True(full, $"Redis did not refuse {size}-byte writes after {written} values");
+            }
 
             // Assert: writes fail like an outage, by each feature's contract; nothing of ours was evicted.
             await (await http.PostJsonAsync($"/v1/users/{user}/connections", new { instanceId = "p" })).AssertProblemAsync(HttpStatusCode.ServiceUnavailable, "unavailable");
@@ -79,7 +83,7 @@ public sealed partial class RedisMaxMemoryTests(ITestOutputHelper output)
             await Wait.UntilAsync(async () => (await http.PostJsonAsync($"/v1/users/{TestKeys.User("after")}/connections", new { instanceId = "p" })).StatusCode == HttpStatusCode.Created,
                 TimeSpan.FromSeconds(30), "lease acquires to succeed again once Redis had memory");
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"Redis refused writes after {written} x 64 KiB; evicted_keys {evicted}; {ours.Count} keys of ours all kept; leases granted again {watch.ElapsedMilliseconds} ms after memory was freed."));
+                $"Redis refused writes after {written} values; evicted_keys {evicted}; {ours.Count} keys of ours all kept; leases granted again {watch.ElapsedMilliseconds} ms after memory was freed."));
         }
         finally
         {

@@ -25,7 +25,8 @@ public sealed class SiloChurnTests(ITestOutputHelper output)
         var cluster = await RedisClusterFixture.StartClusterAsync(redis, prefix, silos: 2);
         try
         {
-            // A grain answer, not a fallback one, is what this test is about: a generous data-plane timeout.
+            // The grains' invariants are what this test is about: a generous data-plane timeout, and leases fail
+            // closed instead of falling back (the fallback's transition over-admission is measured in ClusterOutageTests).
             await using var gateway = await GatewayHost.StartAsync(new Dictionary<string, string?>
             {
                 ["Redis:ConnectionString"] = redis.ConnectionString,
@@ -34,6 +35,7 @@ public sealed class SiloChurnTests(ITestOutputHelper output)
                 ["Orleans:ServiceId"] = cluster.Options.ServiceId,
                 ["Auth:Disabled"] = "true",
                 ["Resilience:DataPlaneTimeout"] = "00:00:05",
+                ["Resilience:Leases"] = "Closed",
             });
             using var http = gateway.CreateClient();
             var users = Enumerable.Range(0, Users).Select(_ => TestKeys.User("churn")).ToList();
