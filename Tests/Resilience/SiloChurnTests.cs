@@ -131,7 +131,7 @@ public sealed class SiloChurnTests(ITestOutputHelper output)
 
                         listed = [.. (await listing.JsonAsync()).GetProperty("leases").EnumerateArray().Select(l => l.GetProperty("leaseId").GetString()!)];
                         return true;
-                    }, TimeSpan.FromSeconds(30), $"round {round}: {user}'s leases to be listed");
+                    }, TimeSpan.FromSeconds(60), $"round {round}: {user}'s leases to be listed");
                     var missing = held[user].Keys.Except(listed).ToList();
                     Assert.True(missing.Count == 0, $"round {round}: acknowledged leases of {user} lost: {string.Join(", ", missing)}");
                     Assert.True(listed.Count <= Limit, $"round {round}: {user} holds {listed.Count} leases, limit {Limit}");
