@@ -58,7 +58,7 @@ public sealed class TracingTests(RedisClusterFixture fixture)
             tracer.ForceFlush();
             lock (spans)
             {
-                return spans.Any(s => s.OperationName == "redis GET");
+                return spans.Any(s => s.OperationName == "redis GET" && FromARequest(spans, s));
             }
         }, TimeSpan.FromSeconds(10), "the Redis span of the mapping lookup to be exported");
 
@@ -69,7 +69,8 @@ public sealed class TracingTests(RedisClusterFixture fixture)
             all = [.. spans];
         }
 
-        var redis = all.Last(s => s.OperationName == "redis GET");
+        // The gateway's warm-up makes its own mapping lookup at start: take the one made for the HTTP request.
+        var redis = all.Last(s => s.OperationName == "redis GET" && FromARequest(all, s));
         Assert.Equal("redis", redis.GetTagItem("peer.service"));
         var chain = new List<Activity> { redis };
         for (var current = redis; current.ParentSpanId != default;)
@@ -89,4 +90,7 @@ public sealed class TracingTests(RedisClusterFixture fixture)
         Assert.Contains(chain, s => s.Source.Name.StartsWith("Microsoft.Orleans", StringComparison.Ordinal));
         Assert.True(chain[^1].Source.Name == "Microsoft.AspNetCore" && chain[^1].Kind == ActivityKind.Server, $"the root should be the gateway's HTTP request: {names}");
     }
+
+    private static bool FromARequest(List<Activity> spans, Activity span)
+        => spans.Any(r => r.TraceId == span.TraceId && r.Source.Name == "Microsoft.AspNetCore" && r.Kind == ActivityKind.Server);
 }
