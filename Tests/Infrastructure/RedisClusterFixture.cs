@@ -47,6 +47,28 @@ public sealed class RedisClusterFixture : IAsyncLifetime
         ["Auth:ClientTokens:0"] = GatewayHost.ClientToken,
     };
 
+    /// <summary>
+    /// Settings for a gateway joining a cluster a test started on its own (<see cref="StartClusterAsync"/>):
+    /// no authentication, the default resilience settings unless <paramref name="extra"/> says otherwise.
+    /// </summary>
+    public static Dictionary<string, string?> StandaloneGatewaySettings(RedisServer redis, string keyPrefix, TestCluster cluster, IDictionary<string, string?>? extra = null)
+    {
+        var settings = new Dictionary<string, string?>
+        {
+            ["Redis:ConnectionString"] = redis.ConnectionString,
+            ["Redis:KeyPrefix"] = keyPrefix,
+            ["Orleans:ClusterId"] = cluster.Options.ClusterId,
+            ["Orleans:ServiceId"] = cluster.Options.ServiceId,
+            ["Auth:Disabled"] = "true",
+        };
+        foreach (var (key, value) in extra ?? new Dictionary<string, string?>())
+        {
+            settings[key] = value;
+        }
+
+        return settings;
+    }
+
     public async ValueTask InitializeAsync()
     {
         Redis = await RedisServer.StartAsync();

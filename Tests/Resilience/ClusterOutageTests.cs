@@ -123,15 +123,11 @@ public sealed class ClusterOutageTests(ITestOutputHelper output)
         }
     }
 
-    private static Dictionary<string, string?> Settings(RedisServer redis, string prefix, TestCluster cluster) => new()
-    {
-        ["Redis:ConnectionString"] = redis.ConnectionString,
-        ["Redis:KeyPrefix"] = prefix,
-        ["Orleans:ClusterId"] = cluster.Options.ClusterId,
-        ["Orleans:ServiceId"] = cluster.Options.ServiceId,
-        ["Auth:Disabled"] = "true",
-        ["Leases:DefaultMaxConnections"] = UserLimit.ToString(CultureInfo.InvariantCulture),
-    };
+    private static Dictionary<string, string?> Settings(RedisServer redis, string prefix, TestCluster cluster)
+        => RedisClusterFixture.StandaloneGatewaySettings(redis, prefix, cluster, new Dictionary<string, string?>
+        {
+            ["Leases:DefaultMaxConnections"] = UserLimit.ToString(CultureInfo.InvariantCulture),
+        });
 
     private static bool IsFallback(HttpResponseMessage response)
         => response.Headers.TryGetValues("X-Coordinator-Mode", out var values) && values.Single() == "fallback";

@@ -26,14 +26,7 @@ public sealed partial class RedisMaxMemoryTests(ITestOutputHelper output)
         var cluster = await RedisClusterFixture.StartClusterAsync(redis, prefix, silos: 1);
         try
         {
-            await using var gateway = await GatewayHost.StartAsync(new Dictionary<string, string?>
-            {
-                ["Redis:ConnectionString"] = redis.ConnectionString,
-                ["Redis:KeyPrefix"] = prefix,
-                ["Orleans:ClusterId"] = cluster.Options.ClusterId,
-                ["Orleans:ServiceId"] = cluster.Options.ServiceId,
-                ["Auth:Disabled"] = "true",
-            });
+            await using var gateway = await GatewayHost.StartAsync(RedisClusterFixture.StandaloneGatewaySettings(redis, prefix, cluster));
             using var http = gateway.CreateClient();
             var user = TestKeys.User("full");
             Assert.Equal(HttpStatusCode.Created, (await http.PostJsonAsync($"/v1/users/{user}/connections", new { instanceId = "p" })).StatusCode);

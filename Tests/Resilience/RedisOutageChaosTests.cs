@@ -24,14 +24,7 @@ public sealed class RedisOutageChaosTests(ITestOutputHelper output)
         var cluster = await RedisClusterFixture.StartClusterAsync(redis, prefix, silos: 1);
         try
         {
-            await using var gateway = await GatewayHost.StartAsync(new Dictionary<string, string?>
-            {
-                ["Redis:ConnectionString"] = redis.ConnectionString,
-                ["Redis:KeyPrefix"] = prefix,
-                ["Orleans:ClusterId"] = cluster.Options.ClusterId,
-                ["Orleans:ServiceId"] = cluster.Options.ServiceId,
-                ["Auth:Disabled"] = "true",
-            });
+            await using var gateway = await GatewayHost.StartAsync(RedisClusterFixture.StandaloneGatewaySettings(redis, prefix, cluster));
             using var http = gateway.CreateClient();
             var (cached, unseen, budgeted) = (TestKeys.User("cached"), TestKeys.User("unseen"), TestKeys.User("budget"));
             var user = TestKeys.User("lease");

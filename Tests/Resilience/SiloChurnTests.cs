@@ -27,16 +27,11 @@ public sealed class SiloChurnTests(ITestOutputHelper output)
         {
             // The grains' invariants are what this test is about: a generous data-plane timeout, and leases fail
             // closed instead of falling back (the fallback's transition over-admission is measured in ClusterOutageTests).
-            await using var gateway = await GatewayHost.StartAsync(new Dictionary<string, string?>
+            await using var gateway = await GatewayHost.StartAsync(RedisClusterFixture.StandaloneGatewaySettings(redis, prefix, cluster, new Dictionary<string, string?>
             {
-                ["Redis:ConnectionString"] = redis.ConnectionString,
-                ["Redis:KeyPrefix"] = prefix,
-                ["Orleans:ClusterId"] = cluster.Options.ClusterId,
-                ["Orleans:ServiceId"] = cluster.Options.ServiceId,
-                ["Auth:Disabled"] = "true",
                 ["Resilience:DataPlaneTimeout"] = "00:00:05",
                 ["Resilience:Leases"] = "Closed",
-            });
+            }));
             using var http = gateway.CreateClient();
             var users = Enumerable.Range(0, Users).Select(_ => TestKeys.User("churn")).ToList();
             var held = new ConcurrentDictionary<string, ConcurrentDictionary<string, byte>>(users.ToDictionary(u => u, _ => new ConcurrentDictionary<string, byte>()));
