@@ -161,6 +161,9 @@ public static class GrainKeys
     /// <summary>Lease and reservation ids minted by a gateway's Redis fallback start with this, so later calls find the right store.</summary>
     public const string FallbackIdPrefix = "fb-";
 
+    /// <summary>A new lease or reservation id for the fallback: <see cref="FallbackIdPrefix"/> and 128 random bits.</summary>
+    public static string NewFallbackId() => FallbackIdPrefix + NewOpaqueId();
+
     /// <summary>The Redis hash that holds the silo membership table of one cluster.</summary>
     public static string RedisMembershipKey(string keyPrefix, string serviceId, string clusterId) => $"{keyPrefix}{serviceId}/members/{clusterId}";
 

@@ -58,18 +58,14 @@ public sealed class DependencyGuard(CircuitBreaker breaker, TimeSpan timeout, Fu
         => exception is OrleansException or TimeoutException or OperationCanceledException or ObjectDisposedException
            && !StorageFailures.Is(exception);
 
+    /// <summary>Redis error replies that mean the server cannot serve us now (full, loading, a replica, busy, or refusing our credentials).</summary>
+    private static readonly string[] OutageReplies = ["OOM", "LOADING", "READONLY", "MASTERDOWN", "BUSY", "NOAUTH", "WRONGPASS", "NOPERM"];
+
     /// <summary>Redis failures that mean Redis is down, full or not the primary (an out-of-memory error is an outage).</summary>
     public static bool IsRedisOutage(Exception exception) => exception switch
     {
         RedisConnectionException or RedisTimeoutException or TimeoutException => true,
-        RedisServerException server => server.Message.StartsWith("OOM", StringComparison.Ordinal)
-            || server.Message.StartsWith("LOADING", StringComparison.Ordinal)
-            || server.Message.StartsWith("READONLY", StringComparison.Ordinal)
-            || server.Message.StartsWith("MASTERDOWN", StringComparison.Ordinal)
-            || server.Message.StartsWith("BUSY", StringComparison.Ordinal)
-            || server.Message.StartsWith("NOAUTH", StringComparison.Ordinal)
-            || server.Message.StartsWith("WRONGPASS", StringComparison.Ordinal)
-            || server.Message.StartsWith("NOPERM", StringComparison.Ordinal),
+        RedisServerException server => OutageReplies.Any(reply => server.Message.StartsWith(reply, StringComparison.Ordinal)),
         CoordinatorUnavailableException => true,
         _ => false,
     };

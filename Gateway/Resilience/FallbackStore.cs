@@ -156,7 +156,7 @@ public sealed class FallbackStore(IConnectionMultiplexer redis, IOptions<Coordin
     /// <summary>Takes a fallback lease if the user holds fewer than <paramref name="limit"/> of them.</summary>
     public async Task<FallbackLeaseResult> AcquireLeaseAsync(string user, int limit, long ttlMs, string instanceId)
     {
-        var leaseId = GrainKeys.FallbackIdPrefix + GrainKeys.NewOpaqueId();
+        var leaseId = GrainKeys.NewFallbackId();
         var key = Key("lease", user);
         Task<RedisResult>? sent = null;
         RedisResult[] r;
@@ -236,7 +236,7 @@ public sealed class FallbackStore(IConnectionMultiplexer redis, IOptions<Coordin
     /// <summary>Reserves tokens against <paramref name="budget"/> for the period ending at <paramref name="periodEndMs"/>.</summary>
     public async Task<FallbackReserveResult> ReserveTokensAsync(string tenant, long budget, long tokens, long periodEndMs)
     {
-        var id = GrainKeys.FallbackIdPrefix + GrainKeys.NewOpaqueId();
+        var id = GrainKeys.NewFallbackId();
         var r = await EvalArrayAsync(ReserveScript, [Key("tokens", tenant)], [budget, tokens, periodEndMs, id]);
         return (long)r[0] == 1 ? new FallbackReserveResult(true, id, (long)r[1]) : new FallbackReserveResult(false, null, (long)r[1]);
     }
@@ -266,10 +266,8 @@ public sealed class FallbackStore(IConnectionMultiplexer redis, IOptions<Coordin
             }
         }
 
-        await AcquireLeaseAsync("coordinator-warmup", 0, LeaseLimitsMinTtl, "warmup");
+        await AcquireLeaseAsync("coordinator-warmup", 0, Grains.Interfaces.Leases.LeaseLimits.MinTtlMs, "warmup");
     }
-
-    private const long LeaseLimitsMinTtl = 1000;
 
     private Task<RedisResult> EvalAsync(string script, RedisKey[] keys, RedisValue[] args)
         => state.Redis.RunAsync(() => redis.GetDatabase().ScriptEvaluateAsync(script, keys, args));

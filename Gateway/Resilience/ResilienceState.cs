@@ -109,6 +109,12 @@ public sealed partial class ResilienceState : Hosting.IResilienceReport
         _ => "normal",
     };
 
+    /// <summary>Calls the cluster under its guard (embedded mode: directly).</summary>
+    public Task<T> CallClusterAsync<T>(Func<Task<T>> call) => Enabled ? Cluster.RunAsync(call) : call();
+
+    /// <summary>True for an id the fallback minted (cluster mode only): it lives in Redis, whatever the mode now.</summary>
+    public bool IsFallbackId(string id) => Enabled && id.StartsWith(GrainKeys.FallbackIdPrefix, StringComparison.Ordinal);
+
     /// <summary>
     /// Runs one data-plane decision under the feature's failure modes: the grains first; when the cluster is
     /// down, <paramref name="fallback"/> (Redis counters; null when it cannot decide, e.g. no budget is known), or

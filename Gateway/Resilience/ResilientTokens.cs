@@ -29,7 +29,7 @@ public sealed class ResilientTokens(IGrainFactory grains, ResilienceState state,
                 var r = await Fallback.ReserveTokensAsync(tenant, known.Remaining, tokens, known.ResetAtMs);
                 return new TokenReserveResult(r.Granted, r.ReservationId, Math.Max(0, r.Remaining), known.ResetAtMs);
             },
-            () => new TokenReserveResult(true, GrainKeys.FallbackIdPrefix + GrainKeys.NewOpaqueId(), 0, 0));
+            () => new TokenReserveResult(true, GrainKeys.NewFallbackId(), 0, 0));
         if (answer.Mode == ServedMode.Normal && answer.Value is { } result)
         {
             _remaining.Set(tenant, result);
@@ -42,10 +42,9 @@ public sealed class ResilientTokens(IGrainFactory grains, ResilienceState state,
     public async Task<(TokenCommitResult? Result, ServedMode Mode)> CommitAsync(string tenant, string reservationId, long actual)
     {
         TokenBudgetLimits.ValidateCommit(actual);
-        if (!state.Enabled || !reservationId.StartsWith(GrainKeys.FallbackIdPrefix, StringComparison.Ordinal))
+        if (!state.IsFallbackId(reservationId))
         {
-            var call = () => grains.GetGrain<ITenantTokenBudgetGrain>(tenant).CommitAsync(reservationId, actual);
-            return (state.Enabled ? await state.Cluster.RunAsync(call) : await call(), ServedMode.Normal);
+            return (await state.CallClusterAsync(() => grains.GetGrain<ITenantTokenBudgetGrain>(tenant).CommitAsync(reservationId, actual)), ServedMode.Normal);
         }
 
         var budget = _remaining.TryGet(tenant, out var last) ? last.Remaining : 0;

@@ -15,6 +15,9 @@ namespace Orleans.Coordinator.Resilience;
 /// </summary>
 public sealed class ResilientUsers(IGrainFactory grains, ResilienceState state, IServiceProvider services, IOptions<LeaseOptions> leaseOptions)
 {
+    private static readonly System.Diagnostics.Metrics.Counter<long> OrphansReleased = CoordinatorDiagnostics.Meter.CreateCounter<long>(
+        "coordinator.resilience.orphans_released", "{lease}", "Leases the grains granted after the caller had been answered by the fallback, released again.");
+
     private readonly Remembered<int> _limits = new(state.Options.RememberedEntries);
     private readonly Remembered<ByteBudgetResult> _budgets = new(state.Options.RememberedEntries);
     private readonly LeaseOptions _defaults = leaseOptions.Value;
@@ -40,7 +43,7 @@ public sealed class ResilientUsers(IGrainFactory grains, ResilienceState state, 
                     var r = await Fallback.AcquireLeaseAsync(user, limit, ttl, instanceId);
                     return new LeaseAcquireResult(r.Granted, r.LeaseId, r.Active, limit, r.ExpiresAtMs);
                 },
-                () => new LeaseAcquireResult(true, GrainKeys.FallbackIdPrefix + GrainKeys.NewOpaqueId(), 0, Limit(user), DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() + ttl));
+                () => new LeaseAcquireResult(true, GrainKeys.NewFallbackId(), 0, Limit(user), DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() + ttl));
             answeredByGrain = answer.Mode == ServedMode.Normal;
         }
         finally
@@ -77,15 +80,12 @@ public sealed class ResilientUsers(IGrainFactory grains, ResilienceState state, 
         }
     }
 
-    private static readonly System.Diagnostics.Metrics.Counter<long> OrphansReleased = CoordinatorDiagnostics.Meter.CreateCounter<long>(
-        "coordinator.resilience.orphans_released", "{lease}", "Leases the grains granted after the caller had been answered by the fallback, released again.");
-
     /// <summary>Extends a lease; <c>Found</c> false when it is unknown or expired.</summary>
     public async Task<(LeaseRenewResult Result, ServedMode Mode)> RenewAsync(string user, string leaseId, long? ttlMs)
     {
-        if (!IsFallbackId(leaseId))
+        if (!state.IsFallbackId(leaseId))
         {
-            return (await ClusterAsync(() => grains.GetGrain<IUserLeaseGrain>(user).RenewLeaseAsync(leaseId, ttlMs)), ServedMode.Normal);
+            return (await state.CallClusterAsync(() => grains.GetGrain<IUserLeaseGrain>(user).RenewLeaseAsync(leaseId, ttlMs)), ServedMode.Normal);
         }
 
         var expires = await Fallback.RenewLeaseAsync(user, leaseId, ttlMs ?? (long)_defaults.DefaultTtl.TotalMilliseconds);
@@ -94,9 +94,9 @@ public sealed class ResilientUsers(IGrainFactory grains, ResilienceState state, 
 
     /// <summary>Releases a lease; false when it was not held.</summary>
     public async Task<(bool Released, ServedMode Mode)> ReleaseAsync(string user, string leaseId)
-        => IsFallbackId(leaseId)
+        => state.IsFallbackId(leaseId)
             ? (await Fallback.ReleaseLeaseAsync(user, leaseId), ServedMode.Fallback)
-            : (await ClusterAsync(() => grains.GetGrain<IUserLeaseGrain>(user).ReleaseLeaseAsync(leaseId)), ServedMode.Normal);
+            : (await state.CallClusterAsync(() => grains.GetGrain<IUserLeaseGrain>(user).ReleaseLeaseAsync(leaseId)), ServedMode.Normal);
 
     /// <summary>
     /// The user's live leases: the grain's and, in cluster mode, the fallback's (a fallback lease lives until it is
@@ -147,8 +147,4 @@ public sealed class ResilientUsers(IGrainFactory grains, ResilienceState state, 
     }
 
     private int Limit(string user) => _limits.TryGet(user, out var limit) ? limit : _defaults.DefaultMaxConnections;
-
-    private Task<T> ClusterAsync<T>(Func<Task<T>> call) => state.Enabled ? state.Cluster.RunAsync(call) : call();
-
-    private bool IsFallbackId(string id) => state.Enabled && id.StartsWith(GrainKeys.FallbackIdPrefix, StringComparison.Ordinal);
 }

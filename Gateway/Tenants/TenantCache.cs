@@ -48,7 +48,7 @@ internal sealed class TenantCache(IGrainFactory grains, IOptions<CoordinatorGate
         T value;
         try
         {
-            value = resilience.Enabled ? await resilience.Cluster.RunAsync(load) : await load();
+            value = await resilience.CallClusterAsync(load);
         }
         catch (DependencyDownException) when (entry is not null)
         {

@@ -24,7 +24,10 @@ public sealed class RedisOutageChaosTests(ITestOutputHelper output)
         var cluster = await RedisClusterFixture.StartClusterAsync(redis, prefix, silos: 1);
         try
         {
-            await using var gateway = await GatewayHost.StartAsync(RedisClusterFixture.StandaloneGatewaySettings(redis, prefix, cluster));
+            await using var gateway = await GatewayHost.StartAsync(RedisClusterFixture.StandaloneGatewaySettings(redis, prefix, cluster, new Dictionary<string, string?>
+            {
+                ["Gateway:GrpcPort"] = RedisServer.FreePort().ToString(CultureInfo.InvariantCulture),
+            }));
             using var http = gateway.CreateClient();
             var (cached, unseen, budgeted) = (TestKeys.User("cached"), TestKeys.User("unseen"), TestKeys.User("budget"));
             var user = TestKeys.User("lease");
@@ -70,11 +73,22 @@ public sealed class RedisOutageChaosTests(ITestOutputHelper output)
             Assert.Equal(HttpStatusCode.OK, tokens.StatusCode);
             Assert.Equal("degraded", tokens.Headers.GetValues("X-Coordinator-Mode").Single());
 
-            // Sessions and jti fail hard.
+            // Sessions, jti and API keys fail hard (ext_authz: gRPC UNAVAILABLE, so Envoy's failure_mode_allow decides).
             await (await Timed("session", () => http.PostJsonAsync("/v1/sessions", new { subject = "s", tenant = "t", data = new { } })))
                 .AssertProblemAsync(HttpStatusCode.ServiceUnavailable, "unavailable");
             await (await Timed("jti", () => http.PostJsonAsync("/v1/replay/check", new { jti = Guid.NewGuid().ToString(), issuer = "i", expiresAtMs = DateTimeOffset.UtcNow.AddMinutes(5).ToUnixTimeMilliseconds() })))
                 .AssertProblemAsync(HttpStatusCode.ServiceUnavailable, "unavailable");
+
+            await (await Timed("apikey", () => http.PostJsonAsync("/v1/apikeys/validate", new { apiKey = $"ock_{Guid.NewGuid():N}_secret" })))
+                .AssertProblemAsync(HttpStatusCode.ServiceUnavailable, "unavailable");
+            using var channel = Grpc.Net.Client.GrpcChannel.ForAddress(gateway.GrpcAddress!);
+            var authz = new Orleans.Coordinator.Envoy.Auth.Authorization.AuthorizationClient(channel);
+            var request = new Orleans.Coordinator.Envoy.Auth.CheckRequest
+            {
+                Attributes = new() { Request = new() { Http = new() { Headers = { ["x-api-key"] = $"ock_{Guid.NewGuid():N}_secret" } } } },
+            };
+            var rpc = await Assert.ThrowsAsync<Grpc.Core.RpcException>(() => authz.CheckAsync(request, cancellationToken: Ct).ResponseAsync);
+            Assert.Equal(Grpc.Core.StatusCode.Unavailable, rpc.StatusCode);
 
             // Readiness fails and reports the mode; liveness holds.
             var ready = await Timed("readyz", () => http.GetAsync("/readyz", Ct));
@@ -82,7 +96,7 @@ public sealed class RedisOutageChaosTests(ITestOutputHelper output)
             Assert.Equal("degraded", (await ready.JsonAsync()).GetProperty("mode").GetString());
             Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/healthz", Ct)).StatusCode);
 
-            var dataPlane = answers.Where(a => a.What is not ("session" or "jti" or "readyz")).ToList();
+            var dataPlane = answers.Where(a => a.What is not ("session" or "jti" or "apikey" or "readyz")).ToList();
             var slowestDataPlane = dataPlane.Max(a => a.Ms);
             var slowestAny = answers.Max(a => a.Ms);
             Assert.True(slowestDataPlane < 1000, $"a data-plane answer took {slowestDataPlane:0} ms: " + string.Join(", ", dataPlane.Select(a => $"{a.What} {a.Ms:0} ms")));
