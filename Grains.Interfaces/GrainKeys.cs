@@ -158,6 +158,14 @@ public static class GrainKeys
     /// </summary>
     public static string RedisFallbackKey(string keyPrefix, string kind, string id) => $"{keyPrefix}fb:{kind}:{id}";
 
+    /// <summary>
+    /// The Redis hash that holds a user lease grain's persisted state (<c>UserLeaseGrain</c>, state <c>leases</c>,
+    /// camelCase JSON in field <c>data</c>: <c>maxConnections</c> and <c>leases[].expiresAtMs</c>). The gateway's
+    /// fallback script reads it, so the fallback counts the leases the grains granted.
+    /// </summary>
+    public static string RedisUserLeaseStateKey(string keyPrefix, string serviceId, string user)
+        => $"{RedisGrainStatePrefix(keyPrefix, serviceId)}userlease/{user}/leases";
+
     /// <summary>Lease and reservation ids minted by a gateway's Redis fallback start with this, so later calls find the right store.</summary>
     public const string FallbackIdPrefix = "fb-";
 

@@ -7,8 +7,8 @@ using StackExchange.Redis;
 
 namespace Orleans.Coordinator.Resilience;
 
-/// <summary>A lease granted or refused by the fallback.</summary>
-public sealed record FallbackLeaseResult(bool Granted, string? LeaseId, int Active, long ExpiresAtMs);
+/// <summary>A lease granted or refused by the fallback; <paramref name="Active"/> and <paramref name="Limit"/> include the grain's leases and override.</summary>
+public sealed record FallbackLeaseResult(bool Granted, string? LeaseId, int Active, long ExpiresAtMs, int Limit);
 
 /// <summary>One lease held in the fallback.</summary>
 public sealed record FallbackLease(string LeaseId, string InstanceId, long AcquiredAtMs, long ExpiresAtMs);
@@ -34,28 +34,43 @@ public sealed record FallbackCommitResult(bool Found, long Returned, long Charge
 /// expiry; time is Redis's own clock (<c>TIME</c>), so gateways with skewed clocks agree on windows.
 /// Every call goes through the Redis guard (timeout and breaker).
 /// </summary>
-public sealed class FallbackStore(IConnectionMultiplexer redis, IOptions<CoordinatorRedisOptions> options, ResilienceState state)
+public sealed class FallbackStore(IConnectionMultiplexer redis, IOptions<CoordinatorRedisOptions> options, IOptions<CoordinatorClusterOptions> cluster, ResilienceState state)
 {
     private const string Now = """
         local t = redis.call('TIME')
         local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
         """;
 
-    // KEYS[1] lease zset (member "leaseId|instanceId|acquiredMs", score = expiry); ARGV limit, ttlMs, leaseId, instanceId.
+    // KEYS[1] lease zset (member "leaseId|instanceId|acquiredMs", score = expiry), KEYS[2] the user lease grain's
+    // state hash (its leases and limit override count too); ARGV limit, ttlMs, leaseId, instanceId.
+    // Returns {granted, active, expiry (or the earliest expiry when refused), limit}.
     private const string AcquireScript = Now + """
         redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+        local limit = tonumber(ARGV[1])
         local active = redis.call('ZCARD', KEYS[1])
-        if active >= tonumber(ARGV[1]) then
-          local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-          local earliest = 0
-          if first[2] then earliest = tonumber(first[2]) end
-          return {0, active, earliest}
+        local earliest = 0
+        local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+        if first[2] then earliest = tonumber(first[2]) end
+        local data = redis.call('HGET', KEYS[2], 'data')
+        if data then
+          local grain = cjson.decode(data)
+          if type(grain.maxConnections) == 'number' then limit = grain.maxConnections end
+          if type(grain.leases) == 'table' then
+            for _, lease in ipairs(grain.leases) do
+              local expires = tonumber(lease.expiresAtMs) or 0
+              if expires > now then
+                active = active + 1
+                if earliest == 0 or expires < earliest then earliest = expires end
+              end
+            end
+          end
         end
+        if active >= limit then return {0, active, earliest, limit} end
         local expires = now + tonumber(ARGV[2])
         redis.call('ZADD', KEYS[1], expires, ARGV[3] .. '|' .. ARGV[4] .. '|' .. string.format('%.0f', now))
         local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
         redis.call('PEXPIREAT', KEYS[1], tonumber(last[2]))
-        return {1, active + 1, expires}
+        return {1, active + 1, expires, limit}
         """;
 
     // KEYS[1] lease zset; ARGV leaseId, ttlMs (0 = release). Returns the new expiry, 0 when not found (or released).
@@ -153,16 +168,21 @@ public sealed class FallbackStore(IConnectionMultiplexer redis, IOptions<Coordin
 
     private readonly string _prefix = options.Value.KeyPrefix;
 
-    /// <summary>Takes a fallback lease if the user holds fewer than <paramref name="limit"/> of them.</summary>
+    /// <summary>
+    /// Takes a fallback lease if the user holds fewer than its limit, counting the leases in the user's grain state
+    /// (acknowledged grain leases are always persisted) and using its limit override when it has one, else
+    /// <paramref name="limit"/>.
+    /// </summary>
     public async Task<FallbackLeaseResult> AcquireLeaseAsync(string user, int limit, long ttlMs, string instanceId)
     {
         var leaseId = GrainKeys.NewFallbackId();
         var key = Key("lease", user);
+        RedisKey grainState = GrainKeys.RedisUserLeaseStateKey(_prefix, cluster.Value.ServiceId, user);
         Task<RedisResult>? sent = null;
         RedisResult[] r;
         try
         {
-            r = (RedisResult[])(await state.Redis.RunAsync(() => sent = redis.GetDatabase().ScriptEvaluateAsync(AcquireScript, [key], [limit, ttlMs, leaseId, instanceId])))!;
+            r = (RedisResult[])(await state.Redis.RunAsync(() => sent = redis.GetDatabase().ScriptEvaluateAsync(AcquireScript, [key, grainState], [limit, ttlMs, leaseId, instanceId])))!;
         }
         catch (DependencyDownException) when (sent is not null)
         {
@@ -171,9 +191,7 @@ public sealed class FallbackStore(IConnectionMultiplexer redis, IOptions<Coordin
             throw;
         }
 
-        return (long)r[0] == 1
-            ? new FallbackLeaseResult(true, leaseId, (int)r[1], (long)r[2])
-            : new FallbackLeaseResult(false, null, (int)r[1], (long)r[2]);
+        return new FallbackLeaseResult((long)r[0] == 1, (long)r[0] == 1 ? leaseId : null, (int)r[1], (long)r[2], (int)r[3]);
     }
 
     private async Task ReleaseIfGrantedLateAsync(RedisKey key, string leaseId, Task<RedisResult> sent)

@@ -39,9 +39,8 @@ public sealed class ResilientUsers(IGrainFactory grains, ResilienceState state, 
                 () => grainCall = grains.GetGrain<IUserLeaseGrain>(user).TryAcquireLeaseAsync(new LeaseAcquireRequest(instanceId, ttlMs)),
                 async () =>
                 {
-                    var limit = Limit(user);
-                    var r = await Fallback.AcquireLeaseAsync(user, limit, ttl, instanceId);
-                    return new LeaseAcquireResult(r.Granted, r.LeaseId, r.Active, limit, r.ExpiresAtMs);
+                    var r = await Fallback.AcquireLeaseAsync(user, Limit(user), ttl, instanceId);
+                    return new LeaseAcquireResult(r.Granted, r.LeaseId, r.Active, r.Limit, r.ExpiresAtMs);
                 },
                 () => new LeaseAcquireResult(true, GrainKeys.NewFallbackId(), 0, Limit(user), DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() + ttl));
             answeredByGrain = answer.Mode == ServedMode.Normal;

@@ -67,9 +67,11 @@ public sealed class ConnectionLeaseBook
     /// <summary>
     /// Grants a lease with <paramref name="leaseId"/> when fewer than <paramref name="limit"/> leases are live.
     /// Expired leases never count against the limit. A limit of 0 refuses every acquire.
+    /// <paramref name="heldElsewhere"/> live leases kept outside this book (a gateway's fallback) count too.
     /// </summary>
-    public LeaseDecision TryAcquire(long nowMs, string leaseId, string instanceId, long ttlMs, int limit)
+    public LeaseDecision TryAcquire(long nowMs, string leaseId, string instanceId, long ttlMs, int limit, int heldElsewhere = 0)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(heldElsewhere);
         ArgumentException.ThrowIfNullOrEmpty(leaseId);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(ttlMs, 0);
         if (_leases.ContainsKey(leaseId))
@@ -77,7 +79,7 @@ public sealed class ConnectionLeaseBook
             throw new InvalidOperationException("Lease ids must be unique.");
         }
 
-        var active = CountActive(nowMs);
+        var active = CountActive(nowMs) + heldElsewhere;
         if (active >= limit)
         {
             var earliest = _leases.Values.Where(l => !l.IsExpired(nowMs)).Select(l => l.ExpiresAtMs).DefaultIfEmpty(0).Min();

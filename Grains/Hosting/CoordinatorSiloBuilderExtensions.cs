@@ -42,6 +42,7 @@ public static class CoordinatorSiloBuilderExtensions
         if (!redis.IsConfigured)
         {
             services.TryAddSingleton<IRouteStore, InMemoryRouteStore>();
+            services.TryAddSingleton<IFallbackLeases, NoFallbackLeases>();
             services.TryAddSingleton<IJtiStore, InMemoryJtiStore>();
             builder.AddMemoryGrainStorage(CoordinatorStorage.Name, o => o.GrainStorageSerializer = new JsonGrainStateSerializer());
             return builder;
@@ -50,6 +51,7 @@ public static class CoordinatorSiloBuilderExtensions
         services.TryAddSingleton<CoordinatorRedis>();
         services.AddHostedService<RedisStartupCheck>();
         services.TryAddSingleton<IRouteStore, RedisRouteStore>();
+        services.TryAddSingleton<IFallbackLeases, RedisFallbackLeases>();
         services.TryAddSingleton<IJtiStore, RedisJtiStore>();
         // State in Redis outlives the process: its secrets must come from configuration.
         services.AddSingleton<IValidateOptions<SecurityOptions>, SecretsRequiredInClusterMode>();

@@ -20,6 +20,7 @@ namespace Orleans.Coordinator.Grains.Leases;
 internal sealed partial class UserLeaseGrain(
     [PersistentState("leases", CoordinatorStorage.Name)] IPersistentState<UserLeaseState> state,
     CoordinatorClock clock,
+    IFallbackLeases fallbackLeases,
     IOptions<LeaseOptions> options,
     ILogger<UserLeaseGrain> logger) : Grain, IUserLeaseGrain
 {
@@ -49,10 +50,12 @@ internal sealed partial class UserLeaseGrain(
             await GrainFactory.GetGrain<IInstanceLeaseIndexGrain>(InstanceKeys.LeaseIndex(instanceId, user)).TrackAsync(user);
         }
 
+        // Leases a gateway granted from its Redis fallback while it could not reach the cluster count too.
+        var heldElsewhere = await fallbackLeases.CountLiveAsync(user, clock.NowMs);
         return await UpdateAsync((book, now) =>
         {
             var pruned = book.PruneExpired(now);
-            var decision = book.TryAcquire(now, NewLeaseId(), instanceId, ttl, Limit);
+            var decision = book.TryAcquire(now, NewLeaseId(), instanceId, ttl, Limit, heldElsewhere);
             LeasesChanged((decision.Granted ? 1 : 0) - pruned);
             var result = new LeaseAcquireResult(
                 decision.Granted, decision.Lease?.LeaseId, decision.Active, decision.Limit,

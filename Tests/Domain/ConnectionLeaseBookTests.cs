@@ -26,6 +26,25 @@ public sealed class ConnectionLeaseBookTests
         Assert.Equal(limit, decision.Limit);
     }
 
+    [Theory]
+    [InlineData(1, 2, 4, true, 4)]
+    [InlineData(2, 2, 4, false, 4)]
+    [InlineData(0, 4, 4, false, 4)]
+    [InlineData(0, 3, 4, true, 4)]
+    public void TryAcquire_LeasesHeldElsewhere_CountAgainstTheLimit(int inBook, int heldElsewhere, int limit, bool expected, int activeAfter)
+    {
+        // Arrange
+        var book = new ConnectionLeaseBook(Enumerable.Range(0, inBook).Select(i => new ConnectionLease($"l{i}", "p", 1000, T0, T0 + 1000)));
+
+        // Act
+        var decision = book.TryAcquire(T0, "new", "p", 1000, limit, heldElsewhere);
+
+        // Assert
+        Assert.Equal(expected, decision.Granted);
+        Assert.Equal(activeAfter, decision.Active);
+        Assert.Equal(expected ? inBook + 1 : inBook, book.CountActive(T0));
+    }
+
     [Fact]
     public void TryAcquire_AtLimitAfterTtl_ExpiredLeaseFreesItsSlot()
     {

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
+using Orleans.Coordinator.Grains.Interfaces;
 using Orleans.Coordinator.Grains.Interfaces.Configuration;
 using Orleans.Coordinator.Resilience;
 using Orleans.Coordinator.Tests.Infrastructure;
@@ -33,7 +34,7 @@ public sealed class FallbackStoreTests : IAsyncLifetime
     {
         // A generous timeout: these tests are about the scripts' exactness, not the latency bound.
         var resilience = new ResilienceState(true, Options.Create(new ResilienceOptions { DataPlaneTimeout = TimeSpan.FromSeconds(5) }), TimeProvider.System, NullLogger<ResilienceState>.Instance);
-        return new FallbackStore(connection, Options.Create(new CoordinatorRedisOptions { KeyPrefix = _prefix }), resilience);
+        return new FallbackStore(connection, Options.Create(new CoordinatorRedisOptions { KeyPrefix = _prefix }), Options.Create(new CoordinatorClusterOptions()), resilience);
     }
 
     [Fact(Timeout = 60_000)]
@@ -55,6 +56,33 @@ public sealed class FallbackStoreTests : IAsyncLifetime
         Assert.False((await a.AcquireLeaseAsync(user, 7, 60_000, "proxy-0")).Granted);
         Assert.True(await a.RenewLeaseAsync(user, granted[1].LeaseId!, 120_000) > DateTimeOffset.UtcNow.AddSeconds(100).ToUnixTimeMilliseconds());
         Assert.Equal(0, await a.RenewLeaseAsync(user, "fb-unknown", 120_000));
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task Leases_CountTheGrainsPersistedLeases_AndItsLimitOverride()
+    {
+        var store = Store(_first);
+        var (counted, overridden) = (TestKeys.User("grainleases"), TestKeys.User("override"));
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var db = _first.GetDatabase();
+        var serviceId = new CoordinatorClusterOptions().ServiceId;
+        // The grain's state as the lease grain persists it: two live leases and one expired.
+        await db.HashSetAsync(GrainKeys.RedisUserLeaseStateKey(_prefix, serviceId, counted), "data",
+            $$"""{"maxConnections":null,"leases":[{"leaseId":"a","expiresAtMs":{{now + 60_000}}},{"leaseId":"b","expiresAtMs":{{now + 60_000}}},{"leaseId":"c","expiresAtMs":{{now - 1}}}]}""");
+        await db.HashSetAsync(GrainKeys.RedisUserLeaseStateKey(_prefix, serviceId, overridden), "data", """{"maxConnections":1,"leases":[]}""");
+
+        var grants = 0;
+        while ((await store.AcquireLeaseAsync(counted, 5, 60_000, "p")).Granted)
+        {
+            grants++;
+        }
+
+        var first = await store.AcquireLeaseAsync(overridden, 5, 60_000, "p");
+        var second = await store.AcquireLeaseAsync(overridden, 5, 60_000, "p");
+
+        Assert.Equal(3, grants);
+        Assert.Equal((true, 1), (first.Granted, first.Limit));
+        Assert.Equal((false, 1, 1), (second.Granted, second.Active, second.Limit));
     }
 
     [Fact(Timeout = 60_000)]

@@ -1,0 +1,31 @@
+using Microsoft.Extensions.Options;
+using Orleans.Coordinator.Grains.Interfaces;
+using Orleans.Coordinator.Grains.Interfaces.Configuration;
+
+namespace Orleans.Coordinator.Grains.Infrastructure;
+
+/// <summary>
+/// The leases a gateway's Redis fallback granted for a user while it could not reach the cluster. A lease
+/// grain counts them against the user's limit, so the way back from the fallback admits no more than the limit.
+/// </summary>
+public interface IFallbackLeases
+{
+    /// <summary>Live fallback leases of <paramref name="user"/>.</summary>
+    Task<int> CountLiveAsync(string user, long nowMs);
+}
+
+/// <summary>Embedded mode: there is no fallback.</summary>
+public sealed class NoFallbackLeases : IFallbackLeases
+{
+    /// <inheritdoc/>
+    public Task<int> CountLiveAsync(string user, long nowMs) => Task.FromResult(0);
+}
+
+/// <summary>Counts the members of <c>{prefix}fb:lease:{user}</c> that expire after now.</summary>
+public sealed class RedisFallbackLeases(CoordinatorRedis redis, IOptions<CoordinatorRedisOptions> options) : IFallbackLeases
+{
+    /// <inheritdoc/>
+    public Task<int> CountLiveAsync(string user, long nowMs)
+        => redis.RunAsync("ZCOUNT", async db => (int)await db.SortedSetLengthAsync(
+            GrainKeys.RedisFallbackKey(options.Value.KeyPrefix, "lease", user), nowMs, double.PositiveInfinity, StackExchange.Redis.Exclude.Start));
+}
