@@ -1,5 +1,7 @@
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
 using Orleans.Coordinator.Grains.Interfaces;
+using Orleans.Coordinator.Grains.Interfaces.Configuration;
 using Orleans.Coordinator.Grains.Interfaces.Coordination;
 using Orleans.Coordinator.Hosting;
 
@@ -37,14 +39,18 @@ public static class LocksApi
         return locks;
     }
 
-    internal static async Task<Results<Ok<LockGrantResponse>, ProblemHttpResult>> Acquire(string name, LockAcquireBody body, HttpContext context, IGrainFactory grains)
+    internal static async Task<Results<Ok<LockGrantResponse>, ProblemHttpResult>> Acquire(
+        string name, LockAcquireBody body, HttpContext context, IGrainFactory grains, IOptions<CoordinatorClusterOptions> cluster)
     {
         if (!GrainKeys.TryLockName(name, out var key, out var error))
         {
             return ProblemResponses.Invalid(context, "name", error);
         }
 
-        var result = await grains.GetGrain<IDistributedLockGrain>(key).AcquireAsync(body.Owner ?? string.Empty, body.TtlMs ?? 30_000, body.WaitMs ?? 0);
+        // The grain method's own response timeout covers the longest wait; bound this call by its wait plus the
+        // cluster's response timeout, so a call caught on a silo that died fails (503) as soon as any other would.
+        var bound = TimeSpan.FromMilliseconds(Math.Clamp(body.WaitMs ?? 0, 0, LockLimits.MaxWaitMs)) + cluster.Value.ResponseTimeout;
+        var result = await grains.GetGrain<IDistributedLockGrain>(key).AcquireAsync(body.Owner ?? string.Empty, body.TtlMs ?? 30_000, body.WaitMs ?? 0).WaitAsync(bound);
         CoordinatorDiagnostics.Decision("locks", result.Granted);
         if (!result.Granted)
         {
