@@ -96,6 +96,20 @@ public sealed class CoordinatorProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>SIGSTOP: the process freezes where it is (a long GC pause, a stalled VM), sockets left open.</summary>
+    public Task PauseAsync() => SignalAsync("STOP");
+
+    /// <summary>SIGCONT: the process carries on from where it froze.</summary>
+    public Task ResumeAsync() => SignalAsync("CONT");
+
+    private async Task SignalAsync(string signal)
+    {
+        using var kill = Process.Start(new ProcessStartInfo("/bin/sh", ["-c", $"kill -{signal} {_process.Id}"]) { UseShellExecute = false })
+            ?? throw new InvalidOperationException($"could not send SIG{signal} to {Name}");
+        await kill.WaitForExitAsync();
+        Assert.True(kill.ExitCode == 0, $"kill -{signal} {Name} exited with {kill.ExitCode}");
+    }
+
     public async ValueTask DisposeAsync()
     {
         KillHard();
