@@ -20,7 +20,7 @@ public sealed class PausedSiloTests(ITestOutputHelper output)
     private const int Keys = 16;
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    [Fact(Timeout = 240_000)]
+    [Fact(Timeout = 420_000)]
     public async Task SiloPausedPastTtls_ThenResumed_ItsStaleWritesAreRefused()
     {
         // Arrange: Redis, two silo processes, one gateway process; locks and leases spread over both silos.
@@ -66,7 +66,7 @@ public sealed class PausedSiloTests(ITestOutputHelper output)
         await using var operatorConnection = await redis.ConnectAsync();
         var membership = GrainKeys.RedisMembershipKey(CoordinatorRedisOptions.DefaultKeyPrefix, common["Orleans__ServiceId"], new CoordinatorClusterOptions().ClusterId);
         await Wait.UntilAsync(async () => (await operatorConnection.GetDatabase().HashGetAllAsync(membership)).Any(e => e.Value.ToString().Contains("\"Status\":\"Dead\"", StringComparison.OrdinalIgnoreCase) || e.Value.ToString().Contains("\"Status\":6", StringComparison.Ordinal)),
-            TimeSpan.FromSeconds(120), $"the frozen silo to be marked dead in {membership}");
+            TimeSpan.FromSeconds(180), $"the frozen silo to be marked dead in {membership}");
         var declaredDeadMs = paused.ElapsedMilliseconds;
 
         // ...and once the ttls have passed, new holders take every lock and a user's only slot.
@@ -85,9 +85,9 @@ public sealed class PausedSiloTests(ITestOutputHelper output)
 
                 newTokens[index] = (await grant.JsonAsync()).GetProperty("fencingToken").GetInt64();
                 return true;
-            }, TimeSpan.FromSeconds(120), $"lock {index} to be taken by a new holder while a silo is frozen");
+            }, TimeSpan.FromSeconds(180), $"lock {index} to be taken by a new holder while a silo is frozen");
             await Wait.UntilAsync(async () => (await http.PutJsonAsync($"/v1/users/{users[index]}/limits", new { maxConnections = 1 })).StatusCode == HttpStatusCode.OK,
-                TimeSpan.FromSeconds(120), $"user {index}'s limit to be set while a silo is frozen");
+                TimeSpan.FromSeconds(180), $"user {index}'s limit to be set while a silo is frozen");
             await Wait.UntilAsync(async () =>
             {
                 var lease = await http.PostJsonAsync($"/v1/users/{users[index]}/connections", new { instanceId = "new", ttlMs = 60_000 });
@@ -98,7 +98,7 @@ public sealed class PausedSiloTests(ITestOutputHelper output)
 
                 newLeases[index] = (await lease.JsonAsync()).GetProperty("leaseId").GetString()!;
                 return true;
-            }, TimeSpan.FromSeconds(120), $"user {index}'s only slot to be granted by the grains to a new holder");
+            }, TimeSpan.FromSeconds(180), $"user {index}'s only slot to be granted by the grains to a new holder");
         }
 
         var takenOverMs = paused.ElapsedMilliseconds;

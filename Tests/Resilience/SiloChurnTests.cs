@@ -103,7 +103,10 @@ public sealed class SiloChurnTests(ITestOutputHelper output)
             var report = new List<string>();
             for (var round = 1; round <= 5; round++)
             {
-                // Act: kill one silo, start its replacement, under load.
+                // Act: kill one silo, start its replacement, under load (the load has made progress since the last round).
+                var (leasesBefore, grantsBefore) = (Volatile.Read(ref acknowledged), tokens.Count);
+                await Wait.UntilAsync(() => Volatile.Read(ref acknowledged) >= leasesBefore + 10 && tokens.Count >= grantsBefore + 2,
+                    TimeSpan.FromSeconds(60), $"round {round}: the load to acknowledge 10 more leases and 2 more lock grants before the kill");
                 var victim = cluster.Silos[round % cluster.Silos.Count];
                 await cluster.KillSiloAsync(victim, Ct);
                 var killed = System.Diagnostics.Stopwatch.StartNew();

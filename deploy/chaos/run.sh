@@ -14,7 +14,7 @@ failed=0
 for i in $(seq 1 "$rounds"); do
   echo "== chaos round $i/$rounds"
   if ! timeout 900 dotnet test --project Tests -c Release --no-build --filter-namespace "*Resilience" --output Detailed \
-      | grep -E "^(passed|failed) |fallback answering|Redis down|round [0-9]:|leases acknowledged|refused writes|^  (failed|succeeded):"; then
+      | grep -E "^(passed|failed) |fallback answering|Redis down|round [0-9]:|leases acknowledged|refused writes|marked dead|^  (failed|succeeded):"; then
     failed=$((failed + 1))
   fi
   if [ "${PIPESTATUS[0]:-0}" != "0" ]; then failed=$((failed + 1)); fi
