@@ -22,7 +22,8 @@ public sealed class IdentityClusterTests(RedisClusterFixture fixture)
         var marker = $"plaintext-marker-{Guid.NewGuid():N}";
         var session = await (await admin.PostJsonAsync("/v1/sessions", new { subject = "scan-user", tenant = "acme", data = new { note = marker } })).JsonAsync();
         var apiKey = (await (await admin.PostJsonAsync("/v1/apikeys", new { tenant = "acme", name = "scan" })).JsonAsync()).GetProperty("apiKey").GetString()!;
-        var secret = apiKey.Split('_')[2];
+        // ock_{keyId}_{secret}: the secret is everything after the second underscore (it may contain '_' itself).
+        var secret = apiKey[(apiKey.IndexOf('_', 4) + 1)..];
         var jti = $"jti-{Guid.NewGuid():N}";
         await admin.PostJsonAsync("/v1/replay/check", new { jti, issuer = "scan", expiresAtMs = DateTimeOffset.UtcNow.AddMinutes(5).ToUnixTimeMilliseconds() });
 
