@@ -1,0 +1,72 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+
+namespace Orleans.Coordinator.Benchmarks.Harness;
+
+/// <summary>Prints result rows as a markdown table and writes <c>results/latest.json</c> and <c>results/latest.md</c>.</summary>
+public static class Report
+{
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = true };
+
+    public const string Header = "| scenario | path | in flight | keys | ops/s | p50 ms | p99 ms | p99.9 ms | errors | cores |\n|---|---|---|---|---|---|---|---|---|---|";
+
+    public static string Line(ResultRow r) => string.Create(CultureInfo.InvariantCulture,
+        $"| {r.Scenario} | {r.Path} | {r.Concurrency} | {r.Keys} | {r.OpsPerSec:0} | {r.P50Ms:0.###} | {r.P99Ms:0.###} | {r.P999Ms:0.###} | {r.Errors} | {r.Cores} |");
+
+    public static void Print(IEnumerable<ResultRow> rows)
+    {
+        foreach (var row in rows)
+        {
+            Console.WriteLine(Line(row));
+        }
+    }
+
+    public static async Task WriteAsync(IReadOnlyList<ResultRow> rows, IReadOnlyList<Dictionary<string, object>> memory)
+    {
+        var directory = Path.Combine(ChildProcess.RepoRoot(), "Benchmarks", "results");
+        Directory.CreateDirectory(directory);
+        var all = rows.Select(r => (object)r).Concat(memory).ToList();
+        await File.WriteAllTextAsync(Path.Combine(directory, "latest.json"), JsonSerializer.Serialize(all, Json));
+        var md = new StringBuilder().AppendLine(Header);
+        foreach (var row in rows)
+        {
+            md.AppendLine(Line(row));
+        }
+
+        foreach (var ratio in Ratios(rows))
+        {
+            md.AppendLine().Append(ratio);
+        }
+
+        if (memory.Count > 0)
+        {
+            md.AppendLine().AppendLine().AppendLine("| memory scenario | keys | managed bytes per grain | working set bytes per grain | managed bytes left after deactivation |").AppendLine("|---|---|---|---|---|");
+            foreach (var m in memory)
+            {
+                md.AppendLine(CultureInfo.InvariantCulture, $"| {m["path"]} | {m["keys"]} | {m["managedBytesPerGrain"]} | {m["workingSetBytesPerGrain"]} | {m["managedBytesAfterDeactivation"]} |");
+            }
+        }
+
+        await File.WriteAllTextAsync(Path.Combine(directory, "latest.md"), md.ToString());
+    }
+
+    /// <summary>Each path's throughput and p99 against the baseline measured in the same run, same in-flight and keys.</summary>
+    public static IEnumerable<string> Ratios(IReadOnlyList<ResultRow> rows)
+    {
+        foreach (var group in rows.GroupBy(r => (r.Scenario, r.Concurrency, r.Keys)))
+        {
+            var baseline = group.FirstOrDefault(r => r.Path.Contains("baseline", StringComparison.Ordinal));
+            if (baseline is null || baseline.OpsPerSec == 0)
+            {
+                continue;
+            }
+
+            foreach (var row in group.Where(r => r != baseline))
+            {
+                yield return string.Create(CultureInfo.InvariantCulture,
+                    $"- {group.Key.Scenario}, {group.Key.Concurrency} in flight, {group.Key.Keys} keys: {row.Path} = {row.OpsPerSec / baseline.OpsPerSec:0.00}x the baseline's throughput, p99 {row.P99Ms:0.###} ms vs {baseline.P99Ms:0.###} ms");
+            }
+        }
+    }
+}

@@ -1,0 +1,56 @@
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using Orleans.Coordinator.Benchmarks.Harness;
+using Orleans.Coordinator.Grains.Interfaces;
+using Orleans.Coordinator.Grains.Interfaces.Tenants;
+using StackExchange.Redis;
+
+namespace Orleans.Coordinator.Benchmarks.Scenarios;
+
+/// <summary>
+/// Rate-limit decisions, fixed window, over 10,000 keys and over 1 hot key, at 64 and 256 in flight:
+/// the Orleans client calling the counter grains, and the Gateway's HTTP API, against the baseline the source
+/// systems use: StackExchange.Redis running one Lua script per decision (INCR, and PEXPIRE on the first hit).
+/// </summary>
+public static class RateLimitScenario
+{
+    private const string Script = """
+        local c = redis.call('INCR', KEYS[1])
+        if c == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+        return c
+        """;
+
+    public static async Task<IReadOnlyList<ResultRow>> RunAsync(TimeSpan duration, int rounds)
+    {
+        await using var cluster = await BenchCluster.StartAsync(withGateway: true);
+        var policy = new RateLimitPolicy(RateLimitAlgorithm.FixedWindow, 1_000_000_000, 60_000, 0, Shadow: false);
+        var db = cluster.Redis.GetDatabase();
+        using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 256 }) { BaseAddress = cluster.GatewayHttp };
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", BenchCluster.Token);
+        var admin = await http.PutAsJsonAsync("/v1/tenants/bench/policies/api", new { algorithm = "fixedWindow", limit = 1_000_000_000, windowMs = 60_000 });
+        admin.EnsureSuccessStatusCode();
+
+        var rows = new List<ResultRow>();
+        foreach (var keys in new[] { 10_000, 1 })
+        {
+            var counters = Enumerable.Range(0, keys).Select(i => GrainKeys.RateLimitCounter("bench", "api", $"k{i}")).ToArray();
+            var redisKeys = Enumerable.Range(0, keys).Select(i => (RedisKey)$"baseline:rl:k{i}").ToArray();
+            var bodies = Enumerable.Range(0, keys).Select(i => new { tenant = "bench", policy = "api", key = $"k{i}" }).ToArray();
+            RedisValue[] ttl = [60_000];
+            BenchPath[] paths =
+            [
+                new("redis-lua (baseline)", async i => await db.ScriptEvaluateAsync(Script, [redisKeys[i % keys]], ttl)),
+                new("orleans-client", async i => await cluster.Grains.GetGrain<IRateLimitGrain>(counters[i % keys]).CheckAsync(policy, 1)),
+                new("gateway-http", async i => (await http.PostAsJsonAsync("/v1/ratelimit/check", bodies[i % keys])).EnsureSuccessStatusCode()),
+            ];
+            foreach (var concurrency in new[] { 64, 256 })
+            {
+                var measured = await LoadRunner.CompareAsync("ratelimit-fixed-window", paths, concurrency, keys, duration, rounds);
+                rows.AddRange(measured);
+                Report.Print(measured);
+            }
+        }
+
+        return rows;
+    }
+}
