@@ -2,14 +2,14 @@ using System.Globalization;
 using Orleans.Coordinator.Benchmarks.Harness;
 using Orleans.Coordinator.Benchmarks.Scenarios;
 
-// dotnet run -c Release --project Benchmarks -- --scenario <ratelimit|memory|all> [--duration 10] [--rounds 4] [--users 100000]
+// dotnet run -c Release --project Benchmarks -- --scenario <ratelimit|leases|mappings|memory|all> [--duration 10] [--rounds 4] [--users 100000]
 // Everything runs on 127.0.0.1; processes the scenario starts are stopped when it ends. Results go to
 // Benchmarks/results/latest.json (one row per scenario/path/in-flight/keys) and latest.md.
 var scenario = Arg("--scenario", "all");
 var duration = TimeSpan.FromSeconds(double.Parse(Arg("--duration", "10"), CultureInfo.InvariantCulture));
 var rounds = int.Parse(Arg("--rounds", "4"), CultureInfo.InvariantCulture);
 var users = int.Parse(Arg("--users", "100000"), CultureInfo.InvariantCulture);
-string[] known = ["ratelimit", "memory", "all"];
+string[] known = ["ratelimit", "leases", "mappings", "memory", "all"];
 if (!known.Contains(scenario))
 {
     Console.Error.WriteLine($"Unknown scenario '{scenario}'. Available: {string.Join(", ", known)}.");
@@ -22,6 +22,16 @@ Console.WriteLine(Report.Header);
 if (scenario is "ratelimit" or "all")
 {
     rows.AddRange(await RateLimitScenario.RunAsync(duration, rounds));
+}
+
+if (scenario is "leases" or "all")
+{
+    rows.AddRange(await LeaseScenario.RunAsync(duration, rounds));
+}
+
+if (scenario is "mappings" or "all")
+{
+    rows.AddRange(await MappingScenario.RunAsync(duration, rounds));
 }
 
 if (scenario is "memory" or "all")

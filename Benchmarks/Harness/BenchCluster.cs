@@ -82,7 +82,13 @@ public sealed class BenchCluster : IAsyncDisposable
         if (withGateway)
         {
             var (gatewayHttp, gatewayGrpc) = (ChildProcess.FreePort(), ChildProcess.FreePort());
-            var gateway = ChildProcess.StartProject("Gateway", gatewayHttp, new Dictionary<string, string>(common) { ["Gateway__GrpcPort"] = $"{gatewayGrpc}" });
+            var rules = Path.Combine(dataDir, "ratelimit.yaml");
+            await File.WriteAllTextAsync(rules, "domain: bench\ndescriptors:\n  - key: k\n    rate_limit:\n      unit: minute\n      requests_per_unit: 1000000000\n");
+            var gateway = ChildProcess.StartProject("Gateway", gatewayHttp, new Dictionary<string, string>(common)
+            {
+                ["Gateway__GrpcPort"] = $"{gatewayGrpc}",
+                ["RateLimit__ConfigFile"] = rules,
+            });
             cluster._owned.Add(gateway);
             await gateway.WaitUntilAsync(async () => (await http.GetAsync($"http://127.0.0.1:{gatewayHttp}/readyz")).IsSuccessStatusCode, TimeSpan.FromSeconds(60), "the gateway to be ready");
             cluster.GatewayHttp = new Uri($"http://127.0.0.1:{gatewayHttp}");

@@ -30,18 +30,27 @@ public static class RateLimitScenario
         var admin = await http.PutAsJsonAsync("/v1/tenants/bench/policies/api", new { algorithm = "fixedWindow", limit = 1_000_000_000, windowMs = 60_000 });
         admin.EnsureSuccessStatusCode();
 
+        using var channel = Grpc.Net.Client.GrpcChannel.ForAddress(cluster.GatewayGrpc!);
+        var rls = new Envoy.RateLimit.RateLimitService.RateLimitServiceClient(channel);
+        var auth = new Grpc.Core.Metadata { { "authorization", $"Bearer {BenchCluster.Token}" } };
         var rows = new List<ResultRow>();
         foreach (var keys in new[] { 10_000, 1 })
         {
             var counters = Enumerable.Range(0, keys).Select(i => GrainKeys.RateLimitCounter("bench", "api", $"k{i}")).ToArray();
             var redisKeys = Enumerable.Range(0, keys).Select(i => (RedisKey)$"baseline:rl:k{i}").ToArray();
             var bodies = Enumerable.Range(0, keys).Select(i => new { tenant = "bench", policy = "api", key = $"k{i}" }).ToArray();
+            var requests = Enumerable.Range(0, keys).Select(i => new Envoy.RateLimit.RateLimitRequest
+            {
+                Domain = "bench",
+                Descriptors = { new Envoy.RateLimit.Common.RateLimitDescriptor { Entries = { new Envoy.RateLimit.Common.RateLimitDescriptor.Types.Entry { Key = "k", Value = $"v{i}" } } } },
+            }).ToArray();
             RedisValue[] ttl = [60_000];
             BenchPath[] paths =
             [
                 new("redis-lua (baseline)", async i => await db.ScriptEvaluateAsync(Script, [redisKeys[i % keys]], ttl)),
                 new("orleans-client", async i => await cluster.Grains.GetGrain<IRateLimitGrain>(counters[i % keys]).CheckAsync(policy, 1)),
                 new("gateway-http", async i => (await http.PostAsJsonAsync("/v1/ratelimit/check", bodies[i % keys])).EnsureSuccessStatusCode()),
+                new("gateway-envoy-rls-grpc", async i => await rls.ShouldRateLimitAsync(requests[i % keys], auth)),
             ];
             foreach (var concurrency in new[] { 64, 256 })
             {
