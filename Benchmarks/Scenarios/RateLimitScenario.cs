@@ -33,6 +33,7 @@ public static class RateLimitScenario
         using var channel = Grpc.Net.Client.GrpcChannel.ForAddress(cluster.GatewayGrpc!);
         var rls = new Envoy.RateLimit.RateLimitService.RateLimitServiceClient(channel);
         var auth = new Grpc.Core.Metadata { { "authorization", $"Bearer {BenchCluster.Token}" } };
+        await using var coalescer = new RateLimitCoalescer(cluster.Grains);
         var rows = new List<ResultRow>();
         foreach (var keys in new[] { 10_000, 1 })
         {
@@ -49,6 +50,7 @@ public static class RateLimitScenario
             [
                 new("redis-lua (baseline)", async i => await db.ScriptEvaluateAsync(Script, [redisKeys[i % keys]], ttl)),
                 new("orleans-client", async i => await cluster.Grains.GetGrain<IRateLimitGrain>(counters[i % keys]).CheckAsync(policy, 1)),
+                new("orleans-client-coalesced", async i => await coalescer.CheckAsync(counters[i % keys], policy, 1)),
                 new("gateway-http", async i => (await http.PostAsJsonAsync("/v1/ratelimit/check", bodies[i % keys])).EnsureSuccessStatusCode()),
                 new("gateway-envoy-rls-grpc", async i => await rls.ShouldRateLimitAsync(requests[i % keys], auth)),
             ];

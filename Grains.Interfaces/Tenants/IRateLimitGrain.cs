@@ -17,3 +17,20 @@ public interface IRateLimitGrain : IGrainWithStringKey
     [Alias("Refund")]
     Task RefundAsync(RateLimitPolicy policy, long cost, long windowStartMs);
 }
+
+/// <summary>One decision inside a batch: the counter's key, its policy and the cost.</summary>
+[GenerateSerializer, Immutable, Alias("coordinator.RateLimitCheck")]
+public sealed record RateLimitCheck([property: Id(0)] string CounterKey, [property: Id(1)] RateLimitPolicy Policy, [property: Id(2)] long Cost);
+
+/// <summary>
+/// Many independent rate-limit decisions in one call from a client: a stateless worker on the silo that
+/// received the call passes each to its counter grain (<see cref="IRateLimitGrain"/>, the single writer), so
+/// each decision is exactly what a direct call would decide. Used by <see cref="RateLimitCoalescer"/>.
+/// </summary>
+[Alias("coordinator.IRateLimitBatchGrain")]
+public interface IRateLimitBatchGrain : IGrainWithIntegerKey
+{
+    /// <summary>Checks and charges each counter on its own (not all-or-nothing); results in the order given.</summary>
+    [Alias("CheckMany")]
+    Task<RateLimitResult[]> CheckManyAsync(RateLimitCheck[] checks);
+}
