@@ -3,12 +3,15 @@ using Orleans.Coordinator.Benchmarks.Harness;
 using Orleans.Coordinator.Benchmarks.Scenarios;
 
 // dotnet run -c Release --project Benchmarks -- --scenario <ratelimit|leases|mappings|memory|all> [--duration 10] [--rounds 4] [--users 100000]
+// For profiling one path: [--only orleans-client,gateway-http] (the baseline always runs) [--shape 64x10000].
 // Everything runs on 127.0.0.1; processes the scenario starts are stopped when it ends. Results go to
 // Benchmarks/results/latest.json (one row per scenario/path/in-flight/keys) and latest.md.
 var scenario = Arg("--scenario", "all");
 var duration = TimeSpan.FromSeconds(double.Parse(Arg("--duration", "10"), CultureInfo.InvariantCulture));
 var rounds = int.Parse(Arg("--rounds", "4"), CultureInfo.InvariantCulture);
 var users = int.Parse(Arg("--users", "100000"), CultureInfo.InvariantCulture);
+BenchFilter.Paths = Arg("--only", "").Split(',', StringSplitOptions.RemoveEmptyEntries);
+BenchFilter.Shapes = Arg("--shape", "").Split(',', StringSplitOptions.RemoveEmptyEntries);
 string[] known = ["ratelimit", "leases", "mappings", "memory", "all"];
 if (!known.Contains(scenario))
 {

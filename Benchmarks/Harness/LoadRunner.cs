@@ -8,6 +8,14 @@ public sealed record ResultRow(
     string Scenario, string Path, int Concurrency, int Keys, double OpsPerSec,
     double P50Ms, double P99Ms, double P999Ms, long Errors, int Cores, int Rounds, double Seconds);
 
+/// <summary>Command-line filters for profiling one path or shape: <c>--only a,b</c> and <c>--shape 64x10000</c>.</summary>
+public static class BenchFilter
+{
+    public static IReadOnlyList<string> Paths { get; set; } = [];
+
+    public static IReadOnlyList<string> Shapes { get; set; } = [];
+}
+
 /// <summary>One way of making a decision (a path), called with the index of the operation.</summary>
 public sealed record BenchPath(string Name, Func<long, Task> Operation);
 
@@ -18,9 +26,14 @@ public sealed record BenchPath(string Name, Func<long, Task> Operation);
 /// </summary>
 public static class LoadRunner
 {
+    /// <summary>True when <paramref name="concurrency"/> x <paramref name="keys"/> is to be run (see <see cref="BenchFilter"/>).</summary>
+    public static bool Wanted(int concurrency, int keys)
+        => BenchFilter.Shapes.Count == 0 || BenchFilter.Shapes.Contains($"{concurrency}x{keys}");
+
     public static async Task<IReadOnlyList<ResultRow>> CompareAsync(
         string scenario, IReadOnlyList<BenchPath> paths, int concurrency, int keys, TimeSpan duration, int rounds)
     {
+        paths = [.. paths.Where(p => p.Name.Contains("baseline", StringComparison.Ordinal) || BenchFilter.Paths.Count == 0 || BenchFilter.Paths.Any(p.Name.Equals))];
         var histograms = paths.ToDictionary(p => p.Name, _ => new LongHistogram(60_000_000, 3));
         var ops = paths.ToDictionary(p => p.Name, _ => 0L);
         var errors = paths.ToDictionary(p => p.Name, _ => 0L);

@@ -31,6 +31,7 @@ public sealed class ChildProcess : IAsyncDisposable
         }
 
         var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {file}");
+        Console.Error.WriteLine($"started {(file == "dotnet" ? Path.GetFileName(start.ArgumentList[0]) : file)} (pid {process.Id})");
         process.OutputDataReceived += (_, _) => { };
         process.ErrorDataReceived += (_, _) => { };
         process.BeginOutputReadLine();

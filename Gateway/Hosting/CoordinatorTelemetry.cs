@@ -17,7 +17,7 @@ public static class CoordinatorTelemetry
     {
         ArgumentNullException.ThrowIfNull(builder);
         var otlp = !string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]);
-        builder.Services.AddOpenTelemetry()
+        var telemetry = builder.Services.AddOpenTelemetry()
             .ConfigureResource(resource => resource.AddService(serviceName))
             .WithMetrics(metrics =>
             {
@@ -27,16 +27,18 @@ public static class CoordinatorTelemetry
                 {
                     metrics.AddOtlpExporter();
                 }
-            })
-            .WithTracing(tracing =>
-            {
-                tracing.AddSource(CoordinatorDiagnostics.Name, "Microsoft.Orleans.Runtime", "Microsoft.Orleans.Application")
-                    .AddAspNetCoreInstrumentation(o => o.Filter = context => !IsProbe(context.Request.Path));
-                if (otlp)
-                {
-                    tracing.AddOtlpExporter();
-                }
             });
+
+        // Spans are recorded only when there is somewhere to send them: a listener that samples every grain
+        // call and request costs about half of a silo's throughput (docs/performance.md). Sampling follows
+        // OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG (default: every trace).
+        if (otlp)
+        {
+            telemetry.WithTracing(tracing => tracing
+                .AddSource(CoordinatorDiagnostics.Name, "Microsoft.Orleans.Runtime", "Microsoft.Orleans.Application")
+                .AddAspNetCoreInstrumentation(o => o.Filter = context => !IsProbe(context.Request.Path))
+                .AddOtlpExporter());
+        }
     }
 
     /// <summary>Serves <c>/metrics</c> (anonymous, like the health probes: it carries no user, key or token values).</summary>

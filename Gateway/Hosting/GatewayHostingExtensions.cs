@@ -1,3 +1,4 @@
+using Orleans.Coordinator.Grains.Interfaces.Tenants;
 using System.Diagnostics;
 using System.Net;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -41,6 +42,7 @@ public static partial class GatewayHostingExtensions
         services.AddValidatedOptions<LeaseOptions>(LeaseOptions.SectionName);
         services.AddValidatedOptions<ResilienceOptions>(ResilienceOptions.SectionName);
         services.AddSingleton<TenantCache>();
+        services.AddSingleton(sp => new RateLimitCoalescer(sp.GetRequiredService<IGrainFactory>()));
         services.AddSingleton<RateLimitChecker>();
         services.AddSingleton<ResilientUsers>();
         services.AddSingleton<ResilientTokens>();

@@ -11,7 +11,7 @@ namespace Orleans.Coordinator.Resilience;
 /// 50 ms data-plane timeout and be answered by the fallback. Bounded; failures are ignored (the breakers and
 /// readiness report them).
 /// </summary>
-internal sealed partial class GatewayWarmup(IGrainFactory grains, FallbackStore fallback, ILogger<GatewayWarmup> logger) : IHostedService
+internal sealed partial class GatewayWarmup(IGrainFactory grains, RateLimitCoalescer counters, FallbackStore fallback, ILogger<GatewayWarmup> logger) : IHostedService
 {
     private const string Key = "coordinator-warmup";
     private static readonly TimeSpan Budget = TimeSpan.FromSeconds(10);
@@ -27,7 +27,7 @@ internal sealed partial class GatewayWarmup(IGrainFactory grains, FallbackStore 
                 grains.GetGrain<IUserByteBudgetGrain>(Key).GetSnapshotAsync(),
                 grains.GetGrain<IRouteMappingGrain>(Key).ResolveRouteAsync(),
                 grains.GetGrain<ITenantTokenBudgetGrain>(Key).GetSnapshotAsync(),
-                grains.GetGrain<IRateLimitGrain>(Grains.Interfaces.GrainKeys.RateLimitCounter(Key, Key, Key)).CheckAsync(peek, 0),
+                counters.CheckAsync(Grains.Interfaces.GrainKeys.RateLimitCounter(Key, Key, Key), peek, 0),
                 fallback.LoadScriptsAsync()).WaitAsync(Budget, cancellationToken);
             LogWarm(logger, TimeProvider.System.GetElapsedTime(started).TotalMilliseconds);
         }

@@ -15,8 +15,8 @@ public sealed record CounterBatchOutcome(bool Allowed, IReadOnlyList<RateLimitRe
 
 /// <summary>
 /// Runs several counter checks as one decision: all are charged, or none. Each counter is charged in
-/// parallel; if any refuses, the ones that charged are refunded. A refund can only give back, so the
-/// set never admits more than every limit allows; while a refused batch is being undone, a concurrent
+/// parallel, through the gateway's <see cref="RateLimitCoalescer"/> (so concurrent requests share grain calls);
+/// if any refuses, the ones that charged are refunded. A refund can only give back, so the set never admits more than every limit allows; while a refused batch is being undone, a concurrent
 /// request may see less quota for a moment (never more).
 /// </summary>
 /// <remarks>
@@ -25,7 +25,7 @@ public sealed record CounterBatchOutcome(bool Allowed, IReadOnlyList<RateLimitRe
 /// seconds); while Redis is down too, every check is allowed and the outcome says <see cref="ServedMode.Degraded"/>
 /// (the defaults; see <see cref="ResilienceOptions"/>).
 /// </remarks>
-internal sealed class RateLimitChecker(IGrainFactory grains, ResilienceState state, IServiceProvider services)
+internal sealed class RateLimitChecker(RateLimitCoalescer counters, ResilienceState state, IServiceProvider services)
 {
     public async Task<CounterBatchOutcome> CheckAllAsync(IReadOnlyList<CounterCheck> checks)
     {
@@ -77,7 +77,7 @@ internal sealed class RateLimitChecker(IGrainFactory grains, ResilienceState sta
     {
         if (checks.Count == 1)
         {
-            var single = await Counter(checks[0]).CheckAsync(checks[0].Policy, checks[0].Cost);
+            var single = await counters.CheckAsync(checks[0].CounterKey, checks[0].Policy, checks[0].Cost);
             return new CounterBatchOutcome(single.Allowed, [single]);
         }
 
@@ -88,14 +88,14 @@ internal sealed class RateLimitChecker(IGrainFactory grains, ResilienceState sta
             .GroupBy(x => (x.check.CounterKey, x.check.Policy))
             .Select(g => (Key: g.Key, Indexes: g.Select(x => x.index).ToList(), Cost: g.Sum(x => x.check.Cost)))
             .ToList();
-        var charged = await Task.WhenAll(groups.Select(g => grains.GetGrain<IRateLimitGrain>(g.Key.CounterKey).CheckAsync(g.Key.Policy, g.Cost)));
+        var charged = await Task.WhenAll(groups.Select(g => counters.CheckAsync(g.Key.CounterKey, g.Key.Policy, g.Cost)));
         var allowed = charged.All(r => r.Allowed);
 
         if (!allowed)
         {
-            await Task.WhenAll(groups.Zip(charged)
+            await counters.RefundAsync(groups.Zip(charged)
                 .Where(x => x.Second.Counted)
-                .Select(x => grains.GetGrain<IRateLimitGrain>(x.First.Key.CounterKey).RefundAsync(x.First.Key.Policy, x.First.Cost, x.Second.WindowStartMs)));
+                .Select(x => new RateLimitRefund(x.First.Key.CounterKey, x.First.Key.Policy, x.First.Cost, x.Second.WindowStartMs)));
         }
 
         var results = new RateLimitResult[checks.Count];
@@ -112,6 +112,4 @@ internal sealed class RateLimitChecker(IGrainFactory grains, ResilienceState sta
 
         return new CounterBatchOutcome(allowed, results);
     }
-
-    private IRateLimitGrain Counter(CounterCheck check) => grains.GetGrain<IRateLimitGrain>(check.CounterKey);
 }

@@ -1,99 +1,172 @@
-using System.Threading.Channels;
-
 namespace Orleans.Coordinator.Grains.Interfaces.Tenants;
 
 /// <summary>
-/// A client-side coalescer for rate-limit decisions: concurrent <see cref="CheckAsync"/> calls are gathered and
-/// sent as one <see cref="IRateLimitBatchGrain.CheckManyAsync"/> call (up to <c>maxBatch</c> decisions), so a
-/// caller with many decisions in flight pays one client-to-silo round trip for many. Each decision is still made
-/// by its counter grain, so exactness is unchanged. Nothing waits for a batch to fill: a batch is sent as soon
-/// as the previous one has been handed over, with whatever is pending. Create one per client and dispose it.
+/// The client side of rate-limit decisions: each check goes to the shard that owns its counter
+/// (<see cref="IRateLimitShardGrain"/>), and checks for a shard that arrive while a call to it is under way wait
+/// for it and then go together, as one call of up to <c>maxBatch</c> decisions. A caller with many decisions in
+/// flight so pays one grain call for many; a lone caller pays one call, with no added wait (nothing waits for a
+/// batch to fill). Each decision is made by the counter's single owner, so exactness is that of a direct call.
+/// Create one per client (the gateway holds one) and dispose it.
 /// </summary>
 public sealed class RateLimitCoalescer : IAsyncDisposable
 {
     private readonly IGrainFactory _grains;
     private readonly int _maxBatch;
-    private readonly Channel<(RateLimitCheck Check, TaskCompletionSource<RateLimitResult> Done)> _pending =
-        Channel.CreateUnbounded<(RateLimitCheck, TaskCompletionSource<RateLimitResult>)>(new UnboundedChannelOptions { SingleReader = true });
-    private readonly Task _pump;
+    private readonly Lane[] _lanes;
+    private volatile bool _disposed;
     private long _batches;
+    private long _decisions;
 
-    /// <summary>Starts the coalescer over <paramref name="grains"/>.</summary>
-    public RateLimitCoalescer(IGrainFactory grains, int maxBatch = 256, int parallelBatches = 4)
+    /// <summary>Starts a coalescer over <paramref name="grains"/>.</summary>
+    public RateLimitCoalescer(IGrainFactory grains, int maxBatch = 512)
     {
         ArgumentNullException.ThrowIfNull(grains);
         ArgumentOutOfRangeException.ThrowIfLessThan(maxBatch, 1);
-        ArgumentOutOfRangeException.ThrowIfLessThan(parallelBatches, 1);
         (_grains, _maxBatch) = (grains, maxBatch);
-        _pump = PumpAsync(parallelBatches);
+        _lanes = [.. Enumerable.Range(0, GrainKeys.RateLimitShardCount).Select(shard => new Lane(shard))];
     }
 
-    /// <summary>Batches sent so far.</summary>
+    /// <summary>Grain calls made so far.</summary>
     public long Batches => Interlocked.Read(ref _batches);
 
-    /// <summary>Checks and, when allowed, charges <paramref name="cost"/> against the counter <paramref name="counterKey"/>.</summary>
+    /// <summary>Decisions sent so far.</summary>
+    public long Decisions => Interlocked.Read(ref _decisions);
+
+    /// <summary>
+    /// Checks and, when allowed, charges <paramref name="cost"/> against the counter <paramref name="counterKey"/>.
+    /// A bad policy or cost fails this call only, before anything is sent.
+    /// </summary>
     public Task<RateLimitResult> CheckAsync(string counterKey, RateLimitPolicy policy, long cost)
     {
-        var done = new TaskCompletionSource<RateLimitResult>(TaskCreationOptions.RunContinuationsAsynchronously);
-        if (!_pending.Writer.TryWrite((new RateLimitCheck(counterKey, policy, cost), done)))
+        ArgumentNullException.ThrowIfNull(counterKey);
+        RateLimitLimits.Validate(policy);
+        RateLimitLimits.ValidateCost(cost);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var pending = new Pending(new RateLimitCheck(counterKey, policy, cost));
+        var lane = _lanes[GrainKeys.RateLimitShard(counterKey)];
+        List<Pending>? batch = null;
+        lock (lane.Gate)
         {
-            done.SetException(new ObjectDisposedException(nameof(RateLimitCoalescer)));
+            lane.Queue.Add(pending);
+            if (!lane.Busy)
+            {
+                lane.Busy = true;
+                batch = lane.Take(_maxBatch);
+            }
         }
 
-        return done.Task;
+        if (batch is not null)
+        {
+            _ = SendAsync(lane, batch);
+        }
+
+        return pending.Done.Task;
     }
 
-    private async Task PumpAsync(int parallelBatches)
+    /// <summary>Takes back charges (one call per shard concerned).</summary>
+    public Task RefundAsync(IEnumerable<RateLimitRefund> refunds)
     {
-        using var slots = new SemaphoreSlim(parallelBatches);
-        var reader = _pending.Reader;
-        while (await reader.WaitToReadAsync())
-        {
-            await slots.WaitAsync();
-            var batch = new List<(RateLimitCheck Check, TaskCompletionSource<RateLimitResult> Done)>(Math.Min(_maxBatch, 64));
-            while (batch.Count < _maxBatch && reader.TryRead(out var item))
-            {
-                batch.Add(item);
-            }
+        ArgumentNullException.ThrowIfNull(refunds);
+        return Task.WhenAll(refunds
+            .GroupBy(r => GrainKeys.RateLimitShard(r.CounterKey))
+            .Select(g => _grains.GetGrain<IRateLimitShardGrain>(g.Key).RefundManyAsync([.. g])));
+    }
 
+    private async Task SendAsync(Lane lane, List<Pending> batch)
+    {
+        var shard = _grains.GetGrain<IRateLimitShardGrain>(lane.Shard);
+        while (true)
+        {
             Interlocked.Increment(ref _batches);
-            _ = SendAsync(batch, slots);
-        }
+            Interlocked.Add(ref _decisions, batch.Count);
+            try
+            {
+                var checks = new RateLimitCheck[batch.Count];
+                for (var i = 0; i < checks.Length; i++)
+                {
+                    checks[i] = batch[i].Check;
+                }
 
-        // Let the batches under way finish before the semaphore goes.
-        for (var i = 0; i < parallelBatches; i++)
-        {
-            await slots.WaitAsync();
+                var results = await shard.CheckManyAsync(checks);
+                for (var i = 0; i < batch.Count; i++)
+                {
+                    batch[i].Done.TrySetResult(results[i]);
+                }
+            }
+            catch (Exception ex)
+            {
+                foreach (var item in batch)
+                {
+                    item.Done.TrySetException(ex);
+                }
+            }
+
+            lock (lane.Gate)
+            {
+                if (lane.Queue.Count == 0)
+                {
+                    lane.Busy = false;
+                    lane.Idle?.TrySetResult();
+                    return;
+                }
+
+                batch = lane.Take(_maxBatch);
+            }
         }
     }
 
-    private async Task SendAsync(List<(RateLimitCheck Check, TaskCompletionSource<RateLimitResult> Done)> batch, SemaphoreSlim slots)
-    {
-        try
-        {
-            var results = await _grains.GetGrain<IRateLimitBatchGrain>(0).CheckManyAsync([.. batch.Select(b => b.Check)]);
-            for (var i = 0; i < batch.Count; i++)
-            {
-                batch[i].Done.TrySetResult(results[i]);
-            }
-        }
-        catch (Exception ex)
-        {
-            foreach (var (_, done) in batch)
-            {
-                done.TrySetException(ex);
-            }
-        }
-        finally
-        {
-            slots.Release();
-        }
-    }
-
-    /// <summary>Stops taking checks and waits for the batches under way.</summary>
+    /// <summary>Stops taking checks and waits for the calls under way.</summary>
     public async ValueTask DisposeAsync()
     {
-        _pending.Writer.TryComplete();
-        await _pump;
+        _disposed = true;
+        var busy = new List<Task>();
+        foreach (var lane in _lanes)
+        {
+            lock (lane.Gate)
+            {
+                if (lane.Busy)
+                {
+                    lane.Idle ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                    busy.Add(lane.Idle.Task);
+                }
+            }
+        }
+
+        await Task.WhenAll(busy);
+    }
+
+    private sealed class Pending(RateLimitCheck check)
+    {
+        public RateLimitCheck Check { get; } = check;
+
+        public TaskCompletionSource<RateLimitResult> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    /// <summary>One shard's queue; <see cref="Busy"/> while a call to it is under way.</summary>
+    private sealed class Lane(int shard)
+    {
+        public int Shard { get; } = shard;
+
+        public Lock Gate { get; } = new();
+
+        public List<Pending> Queue { get; } = [];
+
+        public bool Busy { get; set; }
+
+        public TaskCompletionSource? Idle { get; set; }
+
+        public List<Pending> Take(int max)
+        {
+            if (Queue.Count <= max)
+            {
+                var all = new List<Pending>(Queue);
+                Queue.Clear();
+                return all;
+            }
+
+            var some = Queue.GetRange(0, max);
+            Queue.RemoveRange(0, max);
+            return some;
+        }
     }
 }

@@ -35,7 +35,7 @@ public sealed record RateLimitPolicy(
 /// <param name="Remaining">What is left.</param>
 /// <param name="ResetAfterMs">When the quota is whole again.</param>
 /// <param name="RetryAfterMs">When denied, the soonest the same cost can pass.</param>
-/// <param name="WindowStartMs">The window charged, for <see cref="IRateLimitGrain.RefundAsync"/>.</param>
+/// <param name="WindowStartMs">The window charged, for <see cref="IRateLimitShardGrain.RefundManyAsync"/>.</param>
 [GenerateSerializer, Immutable, Alias("coordinator.RateLimitResult")]
 public sealed record RateLimitResult(
     [property: Id(0)] bool Allowed,

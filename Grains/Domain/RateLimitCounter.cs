@@ -91,6 +91,26 @@ public sealed class RateLimitCounter
         }
     }
 
+    /// <summary>
+    /// True when the counter remembers nothing a fresh counter would not: no rule yet, its windows are over or empty,
+    /// or its bucket is full again. Forgetting it then changes no later decision (and no refund: there is nothing
+    /// left to take back).
+    /// </summary>
+    public bool IsIdleAt(long nowMs)
+    {
+        if (_rule is null)
+        {
+            return true;
+        }
+
+        return _rule.Algorithm switch
+        {
+            RateLimitAlgorithmKind.FixedWindow => _count == 0 || nowMs >= _windowStartMs + _rule.WindowMs,
+            RateLimitAlgorithmKind.SlidingWindow => (_count == 0 && _previousCount == 0) || nowMs >= _windowStartMs + (2 * _rule.WindowMs),
+            _ => _tokens + (Math.Max(0, nowMs - _lastRefillMs) * _rule.RefillPerSecond / 1000d) >= _rule.Limit,
+        };
+    }
+
     private void Adopt(RateLimitRule rule, long nowMs)
     {
         if (_rule is not null && SameShape(_rule, rule))

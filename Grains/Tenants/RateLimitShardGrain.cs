@@ -1,0 +1,77 @@
+using Orleans.Coordinator.Grains.Domain;
+using Orleans.Coordinator.Grains.Infrastructure;
+using Orleans.Coordinator.Grains.Interfaces;
+using Orleans.Coordinator.Grains.Interfaces.Tenants;
+
+namespace Orleans.Coordinator.Grains.Tenants;
+
+/// <summary>
+/// Single writer over the counters of one shard (<see cref="RateLimitCounterSet"/>), in memory only: decisions
+/// never wait on storage. Kept active while its silo lives, so a quiet hour does not cost a daily window its
+/// count; a crash restarts the windows (documented).
+/// </summary>
+[CollectionAgeLimit(AlwaysActive = true)]
+internal sealed class RateLimitShardGrain(CoordinatorClock clock) : Grain, IRateLimitShardGrain
+{
+    private readonly RateLimitCounterSet _counters = new();
+
+    public Task<RateLimitResult[]> CheckManyAsync(RateLimitCheck[] checks)
+    {
+        ArgumentNullException.ThrowIfNull(checks);
+        foreach (var check in checks)
+        {
+            Validate(check.CounterKey, check.Policy, check.Cost);
+        }
+
+        var now = clock.NowMs;
+        var results = new RateLimitResult[checks.Length];
+        for (var i = 0; i < checks.Length; i++)
+        {
+            var o = _counters.Check(checks[i].CounterKey, ToRule(checks[i].Policy), now, checks[i].Cost);
+            results[i] = new RateLimitResult(o.Allowed, o.OverLimit, o.Counted, o.Limit, o.Remaining, o.ResetAfterMs, o.RetryAfterMs, o.WindowStartMs);
+        }
+
+        return Task.FromResult(results);
+    }
+
+    public Task RefundManyAsync(RateLimitRefund[] refunds)
+    {
+        ArgumentNullException.ThrowIfNull(refunds);
+        foreach (var refund in refunds)
+        {
+            Validate(refund.CounterKey, refund.Policy, refund.Cost);
+        }
+
+        foreach (var refund in refunds)
+        {
+            _counters.Refund(refund.CounterKey, ToRule(refund.Policy), refund.Cost, refund.WindowStartMs);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    private void Validate(string counterKey, RateLimitPolicy policy, long cost)
+    {
+        ArgumentNullException.ThrowIfNull(counterKey);
+        RateLimitLimits.Validate(policy);
+        RateLimitLimits.ValidateCost(cost);
+        if (GrainKeys.RateLimitShard(counterKey) != this.GetPrimaryKeyLong())
+        {
+            // The caller computes shards with another shard count: deciding here would count the key in two places.
+            throw new InvalidOperationException(
+                $"rate-limit shard {this.GetPrimaryKeyLong()} does not own this counter: the caller and the silo disagree on {nameof(GrainKeys.RateLimitShardCount)} ({GrainKeys.RateLimitShardCount} here).");
+        }
+    }
+
+    internal static RateLimitRule ToRule(RateLimitPolicy policy) => new(
+        policy.Algorithm switch
+        {
+            RateLimitAlgorithm.SlidingWindow => RateLimitAlgorithmKind.SlidingWindow,
+            RateLimitAlgorithm.TokenBucket => RateLimitAlgorithmKind.TokenBucket,
+            _ => RateLimitAlgorithmKind.FixedWindow,
+        },
+        policy.Limit,
+        policy.WindowMs,
+        policy.RefillPerSecond,
+        policy.Shadow);
+}
