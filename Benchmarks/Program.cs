@@ -2,14 +2,14 @@ using System.Globalization;
 using Orleans.Coordinator.Benchmarks.Harness;
 using Orleans.Coordinator.Benchmarks.Scenarios;
 
-// dotnet run -c Release --project Benchmarks -- --scenario <ratelimit|leases|mappings|memory|all> [--duration 10] [--rounds 4] [--users 100000]
+// dotnet run -c Release --project Benchmarks -- --scenario <ratelimit|leases|mappings|memory|all> [--duration 6] [--rounds 3] [--users 100000,1000000]
 // For profiling one path: [--only orleans-client,gateway-http] (the baseline always runs) [--shape 64x10000].
 // Everything runs on 127.0.0.1; processes the scenario starts are stopped when it ends. Results go to
 // Benchmarks/results/latest.json (one row per scenario/path/in-flight/keys) and latest.md.
 var scenario = Arg("--scenario", "all");
-var duration = TimeSpan.FromSeconds(double.Parse(Arg("--duration", "10"), CultureInfo.InvariantCulture));
-var rounds = int.Parse(Arg("--rounds", "4"), CultureInfo.InvariantCulture);
-var users = int.Parse(Arg("--users", "100000"), CultureInfo.InvariantCulture);
+var duration = TimeSpan.FromSeconds(double.Parse(Arg("--duration", "6"), CultureInfo.InvariantCulture));
+var rounds = int.Parse(Arg("--rounds", "3"), CultureInfo.InvariantCulture);
+var users = Arg("--users", "100000,1000000").Split(',').Select(u => int.Parse(u, CultureInfo.InvariantCulture)).ToList();
 BenchFilter.Paths = Arg("--only", "").Split(',', StringSplitOptions.RemoveEmptyEntries);
 BenchFilter.Shapes = Arg("--shape", "").Split(',', StringSplitOptions.RemoveEmptyEntries);
 string[] known = ["ratelimit", "leases", "mappings", "memory", "all"];
@@ -25,6 +25,7 @@ Console.WriteLine(Report.Header);
 if (scenario is "ratelimit" or "all")
 {
     rows.AddRange(await RateLimitScenario.RunAsync(duration, rounds));
+    rows.AddRange(await RateLimitScenario.RunTwoSilosAsync(duration, rounds));
 }
 
 if (scenario is "leases" or "all")
@@ -39,8 +40,11 @@ if (scenario is "mappings" or "all")
 
 if (scenario is "memory" or "all")
 {
-    memory.Add(await MemoryScenario.RunAsync(users));
-    Console.WriteLine($"memory: {memory[^1]["managedBytesPerGrain"]} managed bytes and {memory[^1]["workingSetBytesPerGrain"]} working-set bytes per active user lease grain ({users} grains)");
+    memory.AddRange(await MemoryScenario.RunAsync(users));
+    foreach (var m in memory)
+    {
+        Console.WriteLine($"memory: {m["managedBytesPerGrain"]} managed bytes and {m["workingSetBytesPerGrain"]} working-set bytes per active user lease grain ({m["keys"]} grains)");
+    }
 }
 
 foreach (var ratio in Report.Ratios(rows))

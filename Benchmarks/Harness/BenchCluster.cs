@@ -27,19 +27,12 @@ public sealed class BenchCluster : IAsyncDisposable
 
     public const string Token = "bench-token-0123456789abcdef0123";
 
-    public static async Task<BenchCluster> StartAsync(bool withGateway)
+    public static async Task<BenchCluster> StartAsync(bool withGateway, int silos = 1)
     {
         var owned = new List<IAsyncDisposable>();
-        var redisPort = ChildProcess.FreePort();
-        var dataDir = Directory.CreateTempSubdirectory("bench-redis").FullName;
-        var redisServer = ChildProcess.Start("redis-server", ["--port", $"{redisPort}", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dataDir]);
+        var redisServer = await ChildProcess.StartRedisAsync();
         owned.Add(redisServer);
-        var connection = $"127.0.0.1:{redisPort}";
-        await redisServer.WaitUntilAsync(async () =>
-        {
-            await using var probe = await ConnectionMultiplexer.ConnectAsync($"{connection},connectTimeout=500");
-            return (await probe.GetDatabase().PingAsync()) >= TimeSpan.Zero;
-        }, TimeSpan.FromSeconds(15), "redis-server to answer PING (install it: apt-get install -y redis-server)");
+        var (connection, dataDir) = (redisServer.Connection, redisServer.DataDirectory);
 
         var serviceId = "bench" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4));
         var common = new Dictionary<string, string>
@@ -53,15 +46,18 @@ public sealed class BenchCluster : IAsyncDisposable
             ["Security__SessionKeys__0__Key"] = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)),
             ["Security__ApiKeyHmacSecret"] = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)),
         };
-        var siloHttp = ChildProcess.FreePort();
-        var silo = ChildProcess.StartProject("Silo", siloHttp, new Dictionary<string, string>(common)
-        {
-            ["Orleans__SiloPort"] = $"{ChildProcess.FreePort()}",
-            ["Orleans__GatewayPort"] = $"{ChildProcess.FreePort()}",
-        });
-        owned.Add(silo);
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
-        await silo.WaitUntilAsync(async () => (await http.GetAsync($"http://127.0.0.1:{siloHttp}/readyz")).IsSuccessStatusCode, TimeSpan.FromSeconds(60), "the silo to be ready");
+        for (var i = 0; i < silos; i++)
+        {
+            var siloHttp = ChildProcess.FreePort();
+            var silo = ChildProcess.StartProject("Silo", siloHttp, new Dictionary<string, string>(common)
+            {
+                ["Orleans__SiloPort"] = $"{ChildProcess.FreePort()}",
+                ["Orleans__GatewayPort"] = $"{ChildProcess.FreePort()}",
+            });
+            owned.Add(silo);
+            await silo.WaitUntilAsync(async () => (await http.GetAsync($"http://127.0.0.1:{siloHttp}/readyz")).IsSuccessStatusCode, TimeSpan.FromSeconds(60), $"silo {i + 1} of {silos} to be ready");
+        }
 
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.SetMinimumLevel(LogLevel.Warning);

@@ -16,8 +16,11 @@ public static class BenchFilter
     public static IReadOnlyList<string> Shapes { get; set; } = [];
 }
 
-/// <summary>One way of making a decision (a path), called with the index of the operation.</summary>
-public sealed record BenchPath(string Name, Func<long, Task> Operation);
+/// <summary>
+/// One way of making a decision (a path), called with the index of the operation; <paramref name="PerOperation"/>
+/// decisions per call (a batch request), counted in ops/s, while latencies are per call.
+/// </summary>
+public sealed record BenchPath(string Name, Func<long, Task> Operation, int PerOperation = 1);
 
 /// <summary>
 /// Closed-loop load: <c>concurrency</c> workers each keep one call in flight. Paths are run interleaved in
@@ -59,7 +62,7 @@ public static class LoadRunner
 
         return [.. paths.Select(p => new ResultRow(
             scenario, p.Name, concurrency, keys,
-            Math.Round(ops[p.Name] / elapsed[p.Name].TotalSeconds),
+            Math.Round(ops[p.Name] * p.PerOperation / elapsed[p.Name].TotalSeconds),
             Ms(histograms[p.Name], 50), Ms(histograms[p.Name], 99), Ms(histograms[p.Name], 99.9),
             errors[p.Name], Environment.ProcessorCount, rounds, Math.Round(elapsed[p.Name].TotalSeconds, 1)))];
     }

@@ -53,6 +53,21 @@ public sealed class ChildProcess : IAsyncDisposable
         return Start("dotnet", [dll, "--urls", $"http://127.0.0.1:{httpPort}"], env, Path.GetDirectoryName(dll));
     }
 
+    /// <summary>Starts a <c>redis-server</c> on a free loopback port (no persistence) and waits until it answers.</summary>
+    public static async Task<RedisServer> StartRedisAsync()
+    {
+        var port = FreePort();
+        var dataDir = Directory.CreateTempSubdirectory("bench-redis").FullName;
+        var process = Start("redis-server", ["--port", $"{port}", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dataDir]);
+        var connection = $"127.0.0.1:{port}";
+        await process.WaitUntilAsync(async () =>
+        {
+            await using var probe = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync($"{connection},connectTimeout=500");
+            return (await probe.GetDatabase().PingAsync()) >= TimeSpan.Zero;
+        }, TimeSpan.FromSeconds(15), "redis-server to answer PING (install it: apt-get install -y redis-server)");
+        return new RedisServer(process, connection, dataDir);
+    }
+
     /// <summary>Waits (bounded) until <paramref name="ready"/> is true.</summary>
     public async Task WaitUntilAsync(Func<Task<bool>> ready, TimeSpan timeout, string what)
     {
@@ -112,4 +127,10 @@ public sealed class ChildProcess : IAsyncDisposable
 
         throw new InvalidOperationException("Orleans.Coordinator.sln not found above the benchmark's directory.");
     }
+}
+
+/// <summary>A started redis-server: its connection string and data directory; disposing stops it.</summary>
+public sealed record RedisServer(ChildProcess Process, string Connection, string DataDirectory) : IAsyncDisposable
+{
+    public ValueTask DisposeAsync() => Process.DisposeAsync();
 }

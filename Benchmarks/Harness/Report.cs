@@ -41,10 +41,11 @@ public static class Report
 
         if (memory.Count > 0)
         {
-            md.AppendLine().AppendLine().AppendLine("| memory scenario | keys | managed bytes per grain | working set bytes per grain | managed bytes left after deactivation |").AppendLine("|---|---|---|---|---|");
+            md.AppendLine().AppendLine().AppendLine("| memory scenario | grains | managed bytes per grain | working set bytes per grain | silo working set | after deactivation: activations, managed bytes left |").AppendLine("|---|---|---|---|---|---|");
             foreach (var m in memory)
             {
-                md.AppendLine(CultureInfo.InvariantCulture, $"| {m["path"]} | {m["keys"]} | {m["managedBytesPerGrain"]} | {m["workingSetBytesPerGrain"]} | {m["managedBytesAfterDeactivation"]} |");
+                var after = m.TryGetValue("managedBytesAfterDeactivation", out var left) ? $"{m["activationsAfterDeactivation"]}, {left}" : "-";
+                md.AppendLine(CultureInfo.InvariantCulture, $"| {m["path"]} | {m["keys"]} | {m["managedBytesPerGrain"]} | {m["workingSetBytesPerGrain"]} | {(long)m["workingSetBytes"] / (1 << 20)} MiB | {after} |");
             }
         }
 

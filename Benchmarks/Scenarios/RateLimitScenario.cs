@@ -21,6 +21,9 @@ public static class RateLimitScenario
         return c
         """;
 
+    private static readonly byte[] Healthz = RawHttp.Request("GET", "/healthz", BenchCluster.Token);
+    private const int PerRequest = 16;
+
     public static async Task<IReadOnlyList<ResultRow>> RunAsync(TimeSpan duration, int rounds)
     {
         await using var cluster = await BenchCluster.StartAsync(withGateway: true);
@@ -35,6 +38,7 @@ public static class RateLimitScenario
         var rls = new Envoy.RateLimit.RateLimitService.RateLimitServiceClient(channel);
         var auth = new Grpc.Core.Metadata { { "authorization", $"Bearer {BenchCluster.Token}" } };
         await using var coalescer = new RateLimitCoalescer(cluster.Grains);
+        await using var raw = new RawHttp(cluster.GatewayHttp!);
         var rows = new List<ResultRow>();
         foreach (var keys in new[] { 10_000, 1 })
         {
@@ -42,29 +46,90 @@ public static class RateLimitScenario
             var shards = counters.Select(c => cluster.Grains.GetGrain<IRateLimitShardGrain>(GrainKeys.RateLimitShard(c))).ToArray();
             var single = counters.Select(c => new[] { new RateLimitCheck(c, policy, 1) }).ToArray();
             var redisKeys = Enumerable.Range(0, keys).Select(i => (RedisKey)$"baseline:rl:k{i}").ToArray();
-            var bodies = Enumerable.Range(0, keys).Select(i => new { tenant = "bench", policy = "api", key = $"k{i}" }).ToArray();
+            var bodies = Enumerable.Range(0, keys)
+                .Select(i => RawHttp.Request("POST", "/v1/ratelimit/check", BenchCluster.Token, $$"""{"tenant":"bench","policy":"api","key":"k{{i}}"}"""))
+                .ToArray();
             var requests = Enumerable.Range(0, keys).Select(i => new Envoy.RateLimit.RateLimitRequest
             {
                 Domain = "bench",
                 Descriptors = { new Envoy.RateLimit.Common.RateLimitDescriptor { Entries = { new Envoy.RateLimit.Common.RateLimitDescriptor.Types.Entry { Key = "k", Value = $"v{i}" } } } },
             }).ToArray();
             RedisValue[] ttl = [60_000];
-            BenchPath[] paths =
+            var batchBodies = Enumerable.Range(0, keys)
+                .Select(i => RawHttp.Request("POST", "/v1/ratelimit/check-batch", BenchCluster.Token,
+                    $$"""{"checks":[{{string.Join(',', Enumerable.Range(0, PerRequest).Select(j => $$"""{"tenant":"bench","policy":"api","key":"k{{(i + (j * 7919)) % Math.Max(keys, PerRequest)}}"}"""))}}]}"""))
+                .ToArray();
+            var batchRequests = Enumerable.Range(0, keys).Select(i => new Envoy.RateLimit.RateLimitRequest
+            {
+                Domain = "bench",
+                Descriptors =
+                {
+                    Enumerable.Range(0, PerRequest).Select(j => new Envoy.RateLimit.Common.RateLimitDescriptor
+                    {
+                        Entries = { new Envoy.RateLimit.Common.RateLimitDescriptor.Types.Entry { Key = "k", Value = $"v{(i + (j * 7919)) % Math.Max(keys, PerRequest)}" } },
+                    }),
+                },
+            }).ToArray();
+            List<BenchPath> paths =
             [
                 new("redis-lua (baseline)", async i => await db.ScriptEvaluateAsync(Script, [redisKeys[i % keys]], ttl)),
                 new("orleans-client", async i => await shards[i % keys].CheckManyAsync(single[i % keys])),
                 new("orleans-client-coalesced", async i => await coalescer.CheckAsync(counters[i % keys], policy, 1)),
-                new("gateway-http", async i => (await http.PostAsJsonAsync("/v1/ratelimit/check", bodies[i % keys])).EnsureSuccessStatusCode()),
+                new("gateway-http", i => raw.SendExpectingSuccessAsync(bodies[i % keys])),
                 new("gateway-envoy-rls-grpc", async i => await rls.ShouldRateLimitAsync(requests[i % keys], auth)),
             ];
+            if (keys > 1)
+            {
+                // Many decisions per request, where the targets are stated (64 connections, 10,000 keys); and what the
+                // HTTP stack itself costs here: /healthz answers without any decision.
+                paths.AddRange(
+                [
+                    new($"gateway-http check-batch ({PerRequest} per request)", i => raw.SendExpectingSuccessAsync(batchBodies[i % keys]), PerRequest),
+                    new($"gateway-envoy-rls-grpc ({PerRequest} descriptors per request)", async i => await rls.ShouldRateLimitAsync(batchRequests[i % keys], auth), PerRequest),
+                    new("gateway-http /healthz (no decision: the HTTP ceiling)", _ => raw.SendExpectingSuccessAsync(Healthz)),
+                ]);
+            }
+
             foreach (var concurrency in new[] { 64, 256 }.Where(c => LoadRunner.Wanted(c, keys)))
             {
-                var measured = await LoadRunner.CompareAsync("ratelimit-fixed-window", paths, concurrency, keys, duration, rounds);
+                var measured = await LoadRunner.CompareAsync("ratelimit-fixed-window", concurrency == 64 ? paths : paths[..5], concurrency, keys, duration, rounds);
                 rows.AddRange(measured);
                 Report.Print(measured);
             }
         }
 
         return rows;
+    }
+
+    /// <summary>
+    /// The shape with two silo processes (the counter shards spread over both) on the same two cores: the Orleans
+    /// client paths at 64 in flight over 10,000 keys, against the same baseline.
+    /// </summary>
+    public static async Task<IReadOnlyList<ResultRow>> RunTwoSilosAsync(TimeSpan duration, int rounds)
+    {
+        const int keys = 10_000;
+        if (!LoadRunner.Wanted(64, keys))
+        {
+            return [];
+        }
+
+        await using var cluster = await BenchCluster.StartAsync(withGateway: false, silos: 2);
+        var policy = new RateLimitPolicy(RateLimitAlgorithm.FixedWindow, 1_000_000_000, 60_000, 0, Shadow: false);
+        var db = cluster.Redis.GetDatabase();
+        await using var coalescer = new RateLimitCoalescer(cluster.Grains);
+        var counters = Enumerable.Range(0, keys).Select(i => GrainKeys.RateLimitCounter("bench", "api", $"k{i}")).ToArray();
+        var shards = counters.Select(c => cluster.Grains.GetGrain<IRateLimitShardGrain>(GrainKeys.RateLimitShard(c))).ToArray();
+        var single = counters.Select(c => new[] { new RateLimitCheck(c, policy, 1) }).ToArray();
+        var redisKeys = Enumerable.Range(0, keys).Select(i => (RedisKey)$"baseline:rl:k{i}").ToArray();
+        RedisValue[] ttl = [60_000];
+        BenchPath[] paths =
+        [
+            new("redis-lua (baseline)", async i => await db.ScriptEvaluateAsync(Script, [redisKeys[i % keys]], ttl)),
+            new("orleans-client", async i => await shards[i % keys].CheckManyAsync(single[i % keys])),
+            new("orleans-client-coalesced", async i => await coalescer.CheckAsync(counters[i % keys], policy, 1)),
+        ];
+        var measured = await LoadRunner.CompareAsync("ratelimit-fixed-window, 2 silos", paths, 64, keys, duration, rounds);
+        Report.Print(measured);
+        return measured;
     }
 }

@@ -137,6 +137,7 @@ internal sealed partial class UserLeaseGrain(
             try
             {
                 await state.WriteStateAsync();
+                state.State.Leases = []; // the book is the in-memory copy; the list is filled for each write only
                 return result;
             }
             catch (InconsistentStateException ex) when (attempt < MaxWriteAttempts)
@@ -163,8 +164,14 @@ internal sealed partial class UserLeaseGrain(
             _book = null;
         }
 
-        return _book ??= new ConnectionLeaseBook(state.State.Leases.Select(e =>
-            new ConnectionLease(e.LeaseId, e.InstanceId, e.TtlMs, e.AcquiredAtMs, e.ExpiresAtMs)));
+        if (_book is null)
+        {
+            _book = new ConnectionLeaseBook(state.State.Leases.Select(e =>
+                new ConnectionLease(e.LeaseId, e.InstanceId, e.TtlMs, e.AcquiredAtMs, e.ExpiresAtMs)));
+            state.State.Leases = []; // one copy in memory: the book's
+        }
+
+        return _book;
     }
 
     private static LeaseEntry ToEntry(ConnectionLease lease) => new()
