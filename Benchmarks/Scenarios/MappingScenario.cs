@@ -26,11 +26,13 @@ public static class MappingScenario
         var db = cluster.Redis.GetDatabase();
         var routeKeys = Enumerable.Range(0, mapped).Select(i => (RedisKey)$"coordinator:route:id{i}").ToArray();
         var missBase = Random.Shared.NextInt64(1_000_000_000);
+        await using var raw = new RawHttp(cluster.GatewayHttp!);
+        var hits = Enumerable.Range(0, mapped).Select(i => RawHttp.Request("GET", $"/v1/mappings/id{i}", BenchCluster.Token)).ToArray();
         BenchPath[] paths =
         [
             new("redis-get (baseline)", async i => await db.StringGetAsync(routeKeys[i % mapped])),
-            new("gateway-http (hits)", async i => (await http.GetAsync($"/v1/mappings/id{i % mapped}")).EnsureSuccessStatusCode()),
-            new("gateway-http (misses)", async i => (await http.GetAsync($"/v1/mappings/new{missBase + i}")).EnsureSuccessStatusCode()),
+            new("gateway-http (hits)", i => raw.SendExpectingSuccessAsync(hits[i % mapped])),
+            new("gateway-http (misses)", i => raw.SendExpectingSuccessAsync(RawHttp.Request("GET", $"/v1/mappings/new{missBase + i}", BenchCluster.Token))),
         ];
         var measured = await LoadRunner.CompareAsync("mapping-lookup", paths, 64, mapped, duration, rounds);
         Report.Print(measured);

@@ -22,7 +22,7 @@ public enum BreakerState
 public sealed class CircuitBreaker(string name, int failureThreshold, TimeSpan openFor, TimeProvider time)
 {
     private readonly Lock _gate = new();
-    private BreakerState _state;
+    private volatile BreakerState _state; // read without the lock on the hot paths
     private int _failures;
     private DateTimeOffset _openUntil;
 
@@ -65,6 +65,11 @@ public sealed class CircuitBreaker(string name, int failureThreshold, TimeSpan o
     /// </summary>
     public bool TryEnter()
     {
+        if (_state == BreakerState.Closed)
+        {
+            return true; // the hot path: no lock while closed
+        }
+
         bool changed;
         lock (_gate)
         {
@@ -88,6 +93,11 @@ public sealed class CircuitBreaker(string name, int failureThreshold, TimeSpan o
     /// <summary>The dependency answered.</summary>
     public void Success()
     {
+        if (_state == BreakerState.Closed && Volatile.Read(ref _failures) == 0)
+        {
+            return; // nothing to reset
+        }
+
         bool changed;
         lock (_gate)
         {

@@ -38,6 +38,12 @@ public sealed class CoordinatorClusterOptions : IValidatableOptions
     /// <summary>How often clients refresh the list of live gateways from membership.</summary>
     public TimeSpan GatewayListRefreshPeriod { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// Grain locations a silo remembers (Orleans' directory cache, 1,000,000 by default). Entries stay after their
+    /// grains are deactivated, about 400 bytes each, so this bounds what idle users leave behind on the heap.
+    /// </summary>
+    public int DirectoryCacheSize { get; set; } = 100_000;
+
     /// <summary>The parsed <see cref="AdvertisedIPAddress"/>.</summary>
     public IPAddress AdvertisedAddress => IPAddress.Parse(AdvertisedIPAddress);
 
@@ -62,6 +68,11 @@ public sealed class CoordinatorClusterOptions : IValidatableOptions
         if (GatewayPort is < 0 or > 65535)
         {
             yield return "Orleans:GatewayPort must be between 0 and 65535.";
+        }
+
+        if (DirectoryCacheSize < 1)
+        {
+            yield return "Orleans:DirectoryCacheSize must be at least 1.";
         }
 
         if (!IPAddress.TryParse(AdvertisedIPAddress, out _))

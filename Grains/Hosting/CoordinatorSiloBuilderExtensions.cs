@@ -37,6 +37,8 @@ public static class CoordinatorSiloBuilderExtensions
         services.AddCoordinatorGrainServices();
         // Trace context flows through grain calls, so a gateway request, its grain call and Redis share one trace.
         builder.AddActivityPropagation();
+        services.AddOptions<GrainDirectoryOptions>()
+            .Configure<IOptions<CoordinatorClusterOptions>>((o, cluster) => o.CacheSize = cluster.Value.DirectoryCacheSize);
 
         var redis = builder.Configuration.GetSection(CoordinatorRedisOptions.SectionName).Get<CoordinatorRedisOptions>() ?? new();
         if (!redis.IsConfigured)
