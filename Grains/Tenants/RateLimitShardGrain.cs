@@ -14,6 +14,7 @@ namespace Orleans.Coordinator.Grains.Tenants;
 internal sealed class RateLimitShardGrain(CoordinatorClock clock) : Grain, IRateLimitShardGrain
 {
     private readonly RateLimitCounterSet _counters = new();
+    private (RateLimitPolicy Policy, RateLimitRule Rule)? _lastRule;
 
     public Task<RateLimitResult[]> CheckManyAsync(RateLimitCheck[] checks)
     {
@@ -27,7 +28,7 @@ internal sealed class RateLimitShardGrain(CoordinatorClock clock) : Grain, IRate
         var results = new RateLimitResult[checks.Length];
         for (var i = 0; i < checks.Length; i++)
         {
-            var o = _counters.Check(checks[i].CounterKey, ToRule(checks[i].Policy), now, checks[i].Cost);
+            var o = _counters.Check(checks[i].CounterKey, RuleOf(checks[i].Policy), now, checks[i].Cost);
             results[i] = new RateLimitResult(o.Allowed, o.OverLimit, o.Counted, o.Limit, o.Remaining, o.ResetAfterMs, o.RetryAfterMs, o.WindowStartMs);
         }
 
@@ -44,7 +45,7 @@ internal sealed class RateLimitShardGrain(CoordinatorClock clock) : Grain, IRate
 
         foreach (var refund in refunds)
         {
-            _counters.Refund(refund.CounterKey, ToRule(refund.Policy), refund.Cost, refund.WindowStartMs);
+            _counters.Refund(refund.CounterKey, RuleOf(refund.Policy), refund.Cost, refund.WindowStartMs);
         }
 
         return Task.CompletedTask;
@@ -61,6 +62,19 @@ internal sealed class RateLimitShardGrain(CoordinatorClock clock) : Grain, IRate
             throw new InvalidOperationException(
                 $"rate-limit shard {this.GetPrimaryKeyLong()} does not own this counter: the caller and the silo disagree on {nameof(GrainKeys.RateLimitShardCount)} ({GrainKeys.RateLimitShardCount} here).");
         }
+    }
+
+    /// <summary>The rule of a policy; a batch mostly carries one policy, so the last one is kept (records compare by value).</summary>
+    private RateLimitRule RuleOf(RateLimitPolicy policy)
+    {
+        if (_lastRule is { } last && last.Policy == policy)
+        {
+            return last.Rule;
+        }
+
+        var rule = ToRule(policy);
+        _lastRule = (policy, rule);
+        return rule;
     }
 
     internal static RateLimitRule ToRule(RateLimitPolicy policy) => new(
