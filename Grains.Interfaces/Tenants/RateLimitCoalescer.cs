@@ -14,6 +14,7 @@ public sealed class RateLimitCoalescer : IAsyncDisposable
     private readonly int _maxBatch;
     private readonly Lane[] _lanes;
     private volatile bool _disposed;
+    private RateLimitPolicy? _lastValidPolicy;
     private long _batches;
     private long _decisions;
 
@@ -39,7 +40,12 @@ public sealed class RateLimitCoalescer : IAsyncDisposable
     public Task<RateLimitResult> CheckAsync(string counterKey, RateLimitPolicy policy, long cost)
     {
         ArgumentNullException.ThrowIfNull(counterKey);
-        RateLimitLimits.Validate(policy);
+        if (!ReferenceEquals(policy, _lastValidPolicy))
+        {
+            RateLimitLimits.Validate(policy);
+            _lastValidPolicy = policy; // policies are immutable records: a caller usually passes the same one
+        }
+
         RateLimitLimits.ValidateCost(cost);
         ObjectDisposedException.ThrowIf(_disposed, this);
         var pending = new Pending(new RateLimitCheck(counterKey, policy, cost));

@@ -137,7 +137,7 @@ internal sealed partial class UserLeaseGrain(
             try
             {
                 await state.WriteStateAsync();
-                state.State.Leases = []; // the book is the in-memory copy; the list is filled for each write only
+                state.State.Leases = null; // the book is the in-memory copy; the list is filled for each write only
                 return result;
             }
             catch (InconsistentStateException ex) when (attempt < MaxWriteAttempts)
@@ -166,9 +166,9 @@ internal sealed partial class UserLeaseGrain(
 
         if (_book is null)
         {
-            _book = new ConnectionLeaseBook(state.State.Leases.Select(e =>
+            _book = new ConnectionLeaseBook((state.State.Leases ?? []).Select(e =>
                 new ConnectionLease(e.LeaseId, e.InstanceId, e.TtlMs, e.AcquiredAtMs, e.ExpiresAtMs)));
-            state.State.Leases = []; // one copy in memory: the book's
+            state.State.Leases = null; // one copy in memory: the book's
         }
 
         return _book;

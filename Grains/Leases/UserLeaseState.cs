@@ -8,9 +8,12 @@ public sealed class UserLeaseState
     [Id(0)]
     public int? MaxConnections { get; set; }
 
-    /// <summary>The leases held (expired ones linger until the next change prunes them).</summary>
+    /// <summary>
+    /// The leases held (expired ones linger until the next change prunes them). Always written; in memory it is
+    /// null between writes, because the grain's lease book is the one in-memory copy (docs/performance.md).
+    /// </summary>
     [Id(1)]
-    public List<LeaseEntry> Leases { get; set; } = [];
+    public List<LeaseEntry>? Leases { get; set; }
 }
 
 /// <summary>One persisted lease.</summary>

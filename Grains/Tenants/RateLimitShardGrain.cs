@@ -19,9 +19,10 @@ internal sealed class RateLimitShardGrain(CoordinatorClock clock) : Grain, IRate
     public Task<RateLimitResult[]> CheckManyAsync(RateLimitCheck[] checks)
     {
         ArgumentNullException.ThrowIfNull(checks);
+        var shard = this.GetPrimaryKeyLong();
         foreach (var check in checks)
         {
-            Validate(check.CounterKey, check.Policy, check.Cost);
+            Validate(shard, check.CounterKey, check.Policy, check.Cost);
         }
 
         var now = clock.NowMs;
@@ -38,9 +39,10 @@ internal sealed class RateLimitShardGrain(CoordinatorClock clock) : Grain, IRate
     public Task RefundManyAsync(RateLimitRefund[] refunds)
     {
         ArgumentNullException.ThrowIfNull(refunds);
+        var shard = this.GetPrimaryKeyLong();
         foreach (var refund in refunds)
         {
-            Validate(refund.CounterKey, refund.Policy, refund.Cost);
+            Validate(shard, refund.CounterKey, refund.Policy, refund.Cost);
         }
 
         foreach (var refund in refunds)
@@ -51,16 +53,20 @@ internal sealed class RateLimitShardGrain(CoordinatorClock clock) : Grain, IRate
         return Task.CompletedTask;
     }
 
-    private void Validate(string counterKey, RateLimitPolicy policy, long cost)
+    private void Validate(long shard, string counterKey, RateLimitPolicy policy, long cost)
     {
         ArgumentNullException.ThrowIfNull(counterKey);
-        RateLimitLimits.Validate(policy);
+        if (_lastRule is not { } last || last.Policy != policy)
+        {
+            RateLimitLimits.Validate(policy); // a batch mostly carries one policy: validated once
+        }
+
         RateLimitLimits.ValidateCost(cost);
-        if (GrainKeys.RateLimitShard(counterKey) != this.GetPrimaryKeyLong())
+        if (GrainKeys.RateLimitShard(counterKey) != shard)
         {
             // The caller computes shards with another shard count: deciding here would count the key in two places.
             throw new InvalidOperationException(
-                $"rate-limit shard {this.GetPrimaryKeyLong()} does not own this counter: the caller and the silo disagree on {nameof(GrainKeys.RateLimitShardCount)} ({GrainKeys.RateLimitShardCount} here).");
+                $"rate-limit shard {shard} does not own this counter: the caller and the silo disagree on {nameof(GrainKeys.RateLimitShardCount)} ({GrainKeys.RateLimitShardCount} here).");
         }
     }
 

@@ -105,8 +105,8 @@ public sealed class RateLimitCoalescerTests(InMemoryClusterFixture fixture)
 
         // A fixed value pins the hash: every process and version must agree on it.
         Assert.Equal(GrainKeys.RateLimitShard("bench/api/k0"), shards[0]);
-        Assert.Equal(4, GrainKeys.RateLimitShard("tenant/policy/key"));
-        Assert.All(shards.GroupBy(s => s), g => Assert.InRange(g.Count(), 1100, 1400)); // 1250 each when even
+        Assert.Equal(0, GrainKeys.RateLimitShard("tenant/policy/key"));
+        Assert.All(shards.GroupBy(s => s), g => Assert.InRange(g.Count(), 2300, 2700)); // 2500 each when even
     }
 
     [Fact]

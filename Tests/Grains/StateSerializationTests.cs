@@ -26,7 +26,7 @@ public sealed class StateSerializationTests
         Assert.DoesNotContain("$type", json, StringComparison.Ordinal);
         Assert.DoesNotContain(nameof(UserLeaseState), json, StringComparison.Ordinal);
         Assert.Equal(4, back.MaxConnections);
-        var lease = Assert.Single(back.Leases);
+        var lease = Assert.Single(back.Leases!);
         Assert.Equal(("abc", "proxy-1", 60_000L, 1L, 60_001L), (lease.LeaseId, lease.InstanceId, lease.TtlMs, lease.AcquiredAtMs, lease.ExpiresAtMs));
     }
 
