@@ -4,6 +4,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Orleans.Configuration;
 using Orleans.Coordinator.Benchmarks.Harness;
 using Orleans.Coordinator.Grains.Hosting;
 using Orleans.Coordinator.Grains.Interfaces.Leases;
@@ -37,6 +38,9 @@ public static class MemoryScenario
             ["Security:ApiKeyHmacSecret"] = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)),
         });
         builder.UseOrleans(silo => silo.UseLocalhostClustering(siloPort: ChildProcess.FreePort(), gatewayPort: 0).AddCoordinator(useRedisClustering: false));
+
+        // Collecting 1,000,000 activations in one management call can outlast Orleans' 30 s default.
+        builder.Services.Configure<SiloMessagingOptions>(o => (o.ResponseTimeout, o.SystemResponseTimeout) = (TimeSpan.FromMinutes(10), TimeSpan.FromMinutes(10)));
         using var host = builder.Build();
         await host.StartAsync();
         var grains = host.Services.GetRequiredService<IGrainFactory>();

@@ -24,11 +24,12 @@ public static class RateLimitScenario
     private static readonly byte[] Healthz = RawHttp.Request("GET", "/healthz", BenchCluster.Token);
     private const int PerRequest = 16;
 
+    /// <summary>A limit never reached: every path measures the decision, not refusals.</summary>
+    private static readonly RateLimitPolicy Policy = new(RateLimitAlgorithm.FixedWindow, 1_000_000_000, 60_000, 0, Shadow: false);
+
     public static async Task<IReadOnlyList<ResultRow>> RunAsync(TimeSpan duration, int rounds)
     {
         await using var cluster = await BenchCluster.StartAsync(withGateway: true);
-        var policy = new RateLimitPolicy(RateLimitAlgorithm.FixedWindow, 1_000_000_000, 60_000, 0, Shadow: false);
-        var db = cluster.Redis.GetDatabase();
         using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 256 }) { BaseAddress = cluster.GatewayHttp };
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", BenchCluster.Token);
         var admin = await http.PutAsJsonAsync("/v1/tenants/bench/policies/api", new { algorithm = "fixedWindow", limit = 1_000_000_000, windowMs = 60_000 });
@@ -42,10 +43,6 @@ public static class RateLimitScenario
         var rows = new List<ResultRow>();
         foreach (var keys in new[] { 10_000, 1 })
         {
-            var counters = Enumerable.Range(0, keys).Select(i => GrainKeys.RateLimitCounter("bench", "api", $"k{i}")).ToArray();
-            var shards = counters.Select(c => cluster.Grains.GetGrain<IRateLimitShardGrain>(GrainKeys.RateLimitShard(c))).ToArray();
-            var single = counters.Select(c => new[] { new RateLimitCheck(c, policy, 1) }).ToArray();
-            var redisKeys = Enumerable.Range(0, keys).Select(i => (RedisKey)$"baseline:rl:k{i}").ToArray();
             var bodies = Enumerable.Range(0, keys)
                 .Select(i => RawHttp.Request("POST", "/v1/ratelimit/check", BenchCluster.Token, $$"""{"tenant":"bench","policy":"api","key":"k{{i}}"}"""))
                 .ToArray();
@@ -54,7 +51,6 @@ public static class RateLimitScenario
                 Domain = "bench",
                 Descriptors = { new Envoy.RateLimit.Common.RateLimitDescriptor { Entries = { new Envoy.RateLimit.Common.RateLimitDescriptor.Types.Entry { Key = "k", Value = $"v{i}" } } } },
             }).ToArray();
-            RedisValue[] ttl = [60_000];
             var batchBodies = Enumerable.Range(0, keys)
                 .Select(i => RawHttp.Request("POST", "/v1/ratelimit/check-batch", BenchCluster.Token,
                     $$"""{"checks":[{{string.Join(',', Enumerable.Range(0, PerRequest).Select(j => $$"""{"tenant":"bench","policy":"api","key":"k{{(i + (j * 7919)) % Math.Max(keys, PerRequest)}}"}"""))}}]}"""))
@@ -72,9 +68,7 @@ public static class RateLimitScenario
             }).ToArray();
             List<BenchPath> paths =
             [
-                new("redis-lua (baseline)", async i => await db.ScriptEvaluateAsync(Script, [redisKeys[i % keys]], ttl)),
-                new("orleans-client", async i => await shards[i % keys].CheckManyAsync(single[i % keys])),
-                new("orleans-client-coalesced", async i => await coalescer.CheckAsync(counters[i % keys], policy, 1)),
+                .. CorePaths(cluster, coalescer, keys),
                 new("gateway-http", i => raw.SendExpectingSuccessAsync(bodies[i % keys])),
                 new("gateway-envoy-rls-grpc", async i => await rls.ShouldRateLimitAsync(requests[i % keys], auth)),
             ];
@@ -114,22 +108,27 @@ public static class RateLimitScenario
         }
 
         await using var cluster = await BenchCluster.StartAsync(withGateway: false, silos: 2);
-        var policy = new RateLimitPolicy(RateLimitAlgorithm.FixedWindow, 1_000_000_000, 60_000, 0, Shadow: false);
-        var db = cluster.Redis.GetDatabase();
         await using var coalescer = new RateLimitCoalescer(cluster.Grains);
-        var counters = Enumerable.Range(0, keys).Select(i => GrainKeys.RateLimitCounter("bench", "api", $"k{i}")).ToArray();
-        var shards = counters.Select(c => cluster.Grains.GetGrain<IRateLimitShardGrain>(GrainKeys.RateLimitShard(c))).ToArray();
-        var single = counters.Select(c => new[] { new RateLimitCheck(c, policy, 1) }).ToArray();
-        var redisKeys = Enumerable.Range(0, keys).Select(i => (RedisKey)$"baseline:rl:k{i}").ToArray();
-        RedisValue[] ttl = [60_000];
-        BenchPath[] paths =
-        [
-            new("redis-lua (baseline)", async i => await db.ScriptEvaluateAsync(Script, [redisKeys[i % keys]], ttl)),
-            new("orleans-client", async i => await shards[i % keys].CheckManyAsync(single[i % keys])),
-            new("orleans-client-coalesced", async i => await coalescer.CheckAsync(counters[i % keys], policy, 1)),
-        ];
+        var paths = CorePaths(cluster, coalescer, keys);
         var measured = await LoadRunner.CompareAsync("ratelimit-fixed-window, 2 silos", paths, 64, keys, duration, rounds);
         Report.Print(measured);
         return measured;
+    }
+
+    /// <summary>The baseline (one Lua script per decision) and the Orleans client paths: one shard call per decision, and coalesced.</summary>
+    private static BenchPath[] CorePaths(BenchCluster cluster, RateLimitCoalescer coalescer, int keys)
+    {
+        var db = cluster.Redis.GetDatabase();
+        var counters = Enumerable.Range(0, keys).Select(i => GrainKeys.RateLimitCounter("bench", "api", $"k{i}")).ToArray();
+        var shards = counters.Select(c => cluster.Grains.GetGrain<IRateLimitShardGrain>(GrainKeys.RateLimitShard(c))).ToArray();
+        var single = counters.Select(c => new[] { new RateLimitCheck(c, Policy, 1) }).ToArray();
+        var redisKeys = Enumerable.Range(0, keys).Select(i => (RedisKey)$"baseline:rl:k{i}").ToArray();
+        RedisValue[] ttl = [60_000];
+        return
+        [
+            new("redis-lua (baseline)", async i => await db.ScriptEvaluateAsync(Script, [redisKeys[i % keys]], ttl)),
+            new("orleans-client", async i => await shards[i % keys].CheckManyAsync(single[i % keys])),
+            new("orleans-client-coalesced", async i => await coalescer.CheckAsync(counters[i % keys], Policy, 1)),
+        ];
     }
 }
