@@ -101,17 +101,35 @@ public static class GrainKeys
     public static string NewOpaqueId() => Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
 
     /// <summary>
-    /// The replay-guard grain key of a token: SHA-256 of issuer and jti, so raw jti values never appear in
-    /// grain ids, logs or Redis keys.
+    /// The replay-guard grain key of a token: SHA-256 (hex) of issuer and jti, so raw jti values never appear in
+    /// grain ids, logs or Redis keys. The hashed text is unambiguous: <c>{issuer}\n{jti}</c> when the issuer is
+    /// non-empty and holds no line feed (the first line feed then ends the issuer; keys of earlier versions stay
+    /// valid), else <c>\n{issuer length}:{issuer}{jti}</c>, which starts with a line feed and so never equals the
+    /// first form. Two different (issuer, jti) pairs never share a key (short of a SHA-256 collision).
     /// </summary>
     public static string Jti(string issuer, string jti)
-        => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes($"{issuer}\n{jti}")));
+    {
+        ArgumentNullException.ThrowIfNull(issuer);
+        ArgumentNullException.ThrowIfNull(jti);
+        var text = issuer.Length > 0 && !issuer.Contains('\n', StringComparison.Ordinal)
+            ? $"{issuer}\n{jti}"
+            : string.Create(System.Globalization.CultureInfo.InvariantCulture, $"\n{issuer.Length}:{issuer}{jti}");
+        return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(text)));
+    }
 
     /// <summary>The Redis key that records a seen token: <c>{prefix}jti:{hash}</c>, expiring with the token.</summary>
     public static string RedisJtiKey(string keyPrefix, string jtiHash) => $"{keyPrefix}jti:{jtiHash}";
 
-    /// <summary>The key of the counter for one tenant policy and key: <c>{tenant}/{policy}/{key}</c>.</summary>
-    public static string RateLimitCounter(string tenant, string policy, string key) => $"{tenant}/{policy}/{key}";
+    /// <summary>
+    /// The key of the counter for one tenant policy and key: <c>{tenant}/{policy}/{key}</c>, each part escaped
+    /// (<see cref="EscapeKeyPart"/>), so the two separators are always the first two slashes and a tenant part never
+    /// starts with <c>#</c>: two different (tenant, policy, key) triples never share a key. Valid tenant and policy
+    /// names (<see cref="TryTenant"/>, <see cref="TryPolicy"/>) only change where they hold <c>=</c>.
+    /// The counter's identity also includes its rule (<see cref="RateLimitRuleTag"/>): the shard keeps one counter
+    /// per key and rule.
+    /// </summary>
+    public static string RateLimitCounter(string tenant, string policy, string key)
+        => $"{EscapeKeyPart(tenant)}/{EscapeKeyPart(policy)}/{EscapeKeyPart(key)}";
 
     /// <summary>
     /// How many <see cref="Tenants.IRateLimitShardGrain"/> own the rate-limit counters. Part of the key scheme: every
@@ -140,11 +158,78 @@ public static class GrainKeys
     }
 
     /// <summary>
-    /// The key of the counter of an Envoy rate-limit descriptor: <c>#rls/{domain}/{k=v|k=v}</c>. The <c>#</c>
-    /// cannot start a tenant id, so these never collide with tenant counters.
+    /// The key of the counter of an Envoy rate-limit descriptor: <c>#rls/{domain}/{k=v|k=v}</c>, every domain, entry
+    /// key and entry value escaped (<see cref="EscapeKeyPart"/>), so <c>/</c>, <c>=</c> and <c>|</c> are only ever
+    /// separators: two different (domain, entries) never share a key. The <c>#</c> cannot start an escaped tenant,
+    /// so these never collide with tenant counters.
     /// </summary>
     public static string EnvoyCounter(string domain, IEnumerable<(string Key, string Value)> entries)
-        => $"#rls/{domain}/{string.Join('|', entries.Select(e => $"{e.Key}={e.Value}"))}";
+    {
+        ArgumentNullException.ThrowIfNull(entries);
+        var builder = new System.Text.StringBuilder("#rls/").Append(EscapeKeyPart(domain)).Append('/');
+        var first = true;
+        foreach (var (key, value) in entries)
+        {
+            if (!first)
+            {
+                builder.Append('|');
+            }
+
+            builder.Append(EscapeKeyPart(key)).Append('=').Append(EscapeKeyPart(value));
+            first = false;
+        }
+
+        return builder.ToString();
+    }
+
+    /// <summary>
+    /// What defines a rate-limit counter besides its key: the algorithm, the limit and the window (or refill rate),
+    /// e.g. <c>fw:10:60000</c>, <c>sw:100:1000</c>, <c>tb:50:2.5</c>. Never holds <c>/</c>. Two checks of one key
+    /// under different rules (an Envoy override beside the configured rule, a changed policy) count on different
+    /// counters, so no request can restart, shrink or share the counter of another rule. The shadow flag is not
+    /// part of it: turning shadow mode on or off keeps the counts.
+    /// </summary>
+    public static string RateLimitRuleTag(Tenants.RateLimitPolicy policy)
+    {
+        ArgumentNullException.ThrowIfNull(policy);
+        return policy.Algorithm switch
+        {
+            Tenants.RateLimitAlgorithm.TokenBucket => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"tb:{policy.Limit}:{policy.RefillPerSecond:R}"),
+            Tenants.RateLimitAlgorithm.SlidingWindow => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"sw:{policy.Limit}:{policy.WindowMs}"),
+            _ => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"fw:{policy.Limit}:{policy.WindowMs}"),
+        };
+    }
+
+    /// <summary>
+    /// Percent-escapes the characters that separate the parts of composite keys (<c>% / | = #</c> become <c>%25 %2F
+    /// %7C %3D %23</c>); every other character is kept. Injective, and the result holds none of those separators.
+    /// </summary>
+    public static string EscapeKeyPart(string part)
+    {
+        ArgumentNullException.ThrowIfNull(part);
+        if (part.AsSpan().IndexOfAny(KeySeparators) < 0)
+        {
+            return part;
+        }
+
+        var builder = new System.Text.StringBuilder(part.Length + 8);
+        foreach (var c in part)
+        {
+            _ = c switch
+            {
+                '%' => builder.Append("%25"),
+                '/' => builder.Append("%2F"),
+                '|' => builder.Append("%7C"),
+                '=' => builder.Append("%3D"),
+                '#' => builder.Append("%23"),
+                _ => builder.Append(c),
+            };
+        }
+
+        return builder.ToString();
+    }
+
+    private static readonly System.Buffers.SearchValues<char> KeySeparators = System.Buffers.SearchValues.Create("%/|=#");
 
     /// <summary>Trims, validates and normalises a route-mapping identifier; the result is the mapping grain key.</summary>
     public static bool TryIdentifier(
@@ -182,7 +267,25 @@ public static class GrainKeys
     /// <c>bytes</c>, <c>rl</c>, <c>tokens</c>). The only keys under the prefix that carry an expiry set by this service
     /// besides jti markers.
     /// </summary>
-    public static string RedisFallbackKey(string keyPrefix, string kind, string id) => $"{keyPrefix}fb:{kind}:{id}";
+    /// <remarks><paramref name="kind"/> is one of this service's words and never holds <c>:</c>, so the id is all that
+    /// follows it: two different (kind, id) pairs never share a key. A rate-limit id carries its rule
+    /// (<see cref="RedisFallbackCounterId"/>).</remarks>
+    public static string RedisFallbackKey(string keyPrefix, string kind, string id)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(kind);
+        if (kind.Contains(':', StringComparison.Ordinal))
+        {
+            throw new ArgumentException("a fallback key kind never holds ':'", nameof(kind));
+        }
+
+        return $"{keyPrefix}fb:{kind}:{id}";
+    }
+
+    /// <summary>
+    /// The id of a rate-limit counter in the Redis fallback: <c>{rule tag}/{counter key}</c>. The rule tag
+    /// (<see cref="RateLimitRuleTag"/>) never holds <c>/</c>, so the first slash separates the two.
+    /// </summary>
+    public static string RedisFallbackCounterId(string counterKey, Tenants.RateLimitPolicy policy) => $"{RateLimitRuleTag(policy)}/{counterKey}";
 
     /// <summary>
     /// The Redis hash that holds a user lease grain's persisted state (<c>UserLeaseGrain</c>, state <c>leases</c>,

@@ -141,9 +141,9 @@ public static class RateLimitApi
         }
 
         var cost = body.Cost ?? 1;
-        if (cost < 0 || cost > RateLimitLimits.MaxLimit)
+        if (cost < 0 || cost > RateLimitLimits.MaxCost)
         {
-            return Resolved.Invalid(prefix + "cost", $"cost must be between 0 and {RateLimitLimits.MaxLimit}.");
+            return Resolved.Invalid(prefix + "cost", $"cost must be between 0 and {RateLimitLimits.MaxCost}.");
         }
 
         var policy = await tenants.GetPolicyAsync(tenant, policyName);
@@ -194,11 +194,16 @@ public static class RateLimitApi
     /// </summary>
     private static void SetHeaders(HttpContext context, string name, RateLimitPolicy policy, RateLimitResult result)
     {
-        var window = policy.Algorithm == RateLimitAlgorithm.TokenBucket
-            ? (long)Math.Ceiling(policy.Limit / policy.RefillPerSecond)
-            : (policy.WindowMs + 999) / 1000;
+        // Policies are bounded (RateLimitLimits.Validate) so that these are at most 366 days; clamped all the same,
+        // so no header can ever carry a negative or overflowed number.
+        var windowMs = policy.Algorithm == RateLimitAlgorithm.TokenBucket
+            ? Math.Ceiling(policy.Limit * 1000d / policy.RefillPerSecond)
+            : policy.WindowMs;
+        var window = (long)Math.Ceiling(Math.Clamp(windowMs, 0, RateLimitLimits.MaxWindowMs) / 1000d);
+        var reset = (Math.Clamp(result.ResetAfterMs, 0, RateLimitLimits.MaxWindowMs) + 999) / 1000;
+        var remaining = Math.Clamp(result.Remaining, 0, policy.Limit);
         context.Response.Headers["RateLimit-Policy"] = string.Create(CultureInfo.InvariantCulture, $"\"{name}\";q={policy.Limit};w={window}");
-        context.Response.Headers["RateLimit"] = string.Create(CultureInfo.InvariantCulture, $"\"{name}\";r={result.Remaining};t={(result.ResetAfterMs + 999) / 1000}");
+        context.Response.Headers["RateLimit"] = string.Create(CultureInfo.InvariantCulture, $"\"{name}\";r={remaining};t={reset}");
     }
 
     private sealed record Resolved(RateLimitCheckBody? Body, string? PolicyName, RateLimitPolicy? Policy, CounterCheck? Check, Microsoft.AspNetCore.Mvc.ProblemDetails? Problem)

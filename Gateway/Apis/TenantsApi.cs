@@ -130,20 +130,34 @@ public static class TenantsApi
         return removed ? TypedResults.NoContent() : PolicyNotFound(context, tenantKey, policyKey);
     }
 
-    internal static async Task<Results<ContentHttpResult, ProblemHttpResult>> GetConfig(string tenant, HttpContext context, TenantCache cache)
+    internal static async Task<Results<ContentHttpResult, StatusCodeHttpResult, ProblemHttpResult>> GetConfig(string tenant, HttpContext context, TenantCache cache)
     {
         if (!GrainKeys.TryTenant(tenant, out var key, out var error))
         {
             return ProblemResponses.Invalid(context, "tenant", error);
         }
 
+        if (!EntityTags.TryReadPreconditions(context.Request, out var precondition, out var badHeader))
+        {
+            return BadTagHeader(context, badHeader!);
+        }
+
         var document = await cache.GetConfigAsync(key);
+        switch (precondition.Evaluate(document?.Version ?? 0, safeMethod: true))
+        {
+            case PreconditionOutcome.NotModified:
+                context.Response.Headers.ETag = EntityTags.Of(document!.Version);
+                return TypedResults.StatusCode(StatusCodes.Status304NotModified);
+            case PreconditionOutcome.Failed:
+                return ProblemResponses.Result(context, ProblemResponses.PreconditionFailed(document?.Version ?? 0));
+        }
+
         if (document is null)
         {
             return ProblemResponses.Result(context, ProblemResponses.NotFound("tenant-config-not-found", "The tenant has no configuration document."));
         }
 
-        context.Response.Headers.ETag = ETag(document.Version);
+        context.Response.Headers.ETag = EntityTags.Of(document.Version);
         return TypedResults.Content(document.Json, "application/json", Encoding.UTF8);
     }
 
@@ -155,9 +169,9 @@ public static class TenantsApi
             return ProblemResponses.Invalid(context, "tenant", error);
         }
 
-        if (!TryParseIfMatch(context.Request.Headers.IfMatch.ToString(), out var expected))
+        if (!EntityTags.TryReadPreconditions(context.Request, out var precondition, out var badHeader))
         {
-            return ProblemResponses.Invalid(context, "If-Match", "If-Match must be an ETag this service returned, e.g. \"3\", or *.");
+            return BadTagHeader(context, badHeader!);
         }
 
         if (context.Request.ContentLength > TenantConfigLimits.MaxConfigBytes)
@@ -173,16 +187,19 @@ public static class TenantsApi
         }
 
         var json = await ReadBoundedAsync(context.Request, TenantConfigLimits.MaxConfigBytes + 1);
-        var result = await grains.GetGrain<ITenantConfigGrain>(key).PutConfigAsync(json, expected);
+        var result = await grains.GetGrain<ITenantConfigGrain>(key).PutConfigIfAsync(json, precondition);
         cache.InvalidateConfig(key);
         if (!result.Written)
         {
             return ProblemResponses.Result(context, ProblemResponses.PreconditionFailed(result.Version));
         }
 
-        context.Response.Headers.ETag = ETag(result.Version);
+        context.Response.Headers.ETag = EntityTags.Of(result.Version);
         return TypedResults.Content(json, "application/json", Encoding.UTF8);
     }
+
+    private static ProblemHttpResult BadTagHeader(HttpContext context, string header)
+        => ProblemResponses.Invalid(context, header, $"{header} must be * or a list of entity tags, e.g. \"3\", W/\"3\" (RFC 9110 section 13.1).");
 
     internal static async Task<Results<Ok<TokenBudgetResponse>, ProblemHttpResult>> PutTokenBudget(
         string tenant, TokenBudgetBody body, HttpContext context, IGrainFactory grains)
@@ -292,33 +309,6 @@ public static class TenantsApi
         var snapshot = await grains.GetGrain<ITenantTokenBudgetGrain>(key).GetSnapshotAsync();
         return snapshot is null ? TokenBudgetNotFound(context, key) : TypedResults.Ok(ToResponse(snapshot));
     }
-
-    /// <summary>Parses <c>"3"</c>, <c>W/"3"</c> or <c>*</c>; an absent header means unconditional.</summary>
-    internal static bool TryParseIfMatch(string header, out long? expected)
-    {
-        expected = null;
-        if (string.IsNullOrWhiteSpace(header) || header.Trim() == "*")
-        {
-            return true;
-        }
-
-        var tag = header.Trim();
-        if (tag.StartsWith("W/", StringComparison.Ordinal))
-        {
-            tag = tag[2..];
-        }
-
-        if (tag.Length >= 3 && tag[0] == '"' && tag[^1] == '"'
-            && long.TryParse(tag[1..^1], NumberStyles.None, CultureInfo.InvariantCulture, out var version))
-        {
-            expected = version;
-            return true;
-        }
-
-        return false;
-    }
-
-    private static string ETag(long version) => string.Create(CultureInfo.InvariantCulture, $"\"{version}\"");
 
     private static async Task<string> ReadBoundedAsync(HttpRequest request, int maxBytes)
     {

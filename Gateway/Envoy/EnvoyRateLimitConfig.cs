@@ -14,6 +14,7 @@ public sealed record EnvoyUnit(string Name, int ProtoValue, long WindowMs)
         new("minute", 2, 60_000),
         new("hour", 3, 3_600_000),
         new("day", 4, 86_400_000),
+        new("week", 7, 7 * 86_400_000L),
         new("month", 5, 30L * 86_400_000),
         new("year", 6, 365L * 86_400_000),
     ];
@@ -212,7 +213,7 @@ public sealed class EnvoyRateLimitConfig
 
         var unitText = RequiredScalar(source, limit, "unit");
         var unit = EnvoyUnit.FromName(unitText)
-            ?? throw Error(source, limit.Children[new YamlScalarNode("unit")], $"unknown unit '{unitText}' (second, minute, hour, day, month or year).");
+            ?? throw Error(source, limit.Children[new YamlScalarNode("unit")], $"unknown unit '{unitText}' (second, minute, hour, day, week, month or year).");
         var countNode = limit.Children.TryGetValue(new YamlScalarNode("requests_per_unit"), out var c) ? c : null;
         if (countNode is not YamlScalarNode { Value: { } countText }
             || !long.TryParse(countText, NumberStyles.None, CultureInfo.InvariantCulture, out var count)

@@ -15,39 +15,53 @@ namespace Orleans.Coordinator.Envoy;
 /// <summary>
 /// <c>envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit</c> over the coordinator's exact counters.
 /// Each descriptor is matched against the configured rules; all matched counters are charged together or
-/// not at all, so a request that is over limit on one descriptor costs nothing on the others.
+/// not at all, so a request that is over limit on one descriptor costs nothing on the others. A descriptor's
+/// counter is its domain and entries under its rule (the configured one, or the request's <c>limit</c> override):
+/// an override never restarts, shrinks or shares the configured rule's counter.
 /// </summary>
+/// <remarks>
+/// Input bounds (anything else answers <c>INVALID_ARGUMENT</c> naming the field, before anything is counted):
+/// <c>domain</c> 1 to <see cref="MaxDomainLength"/> characters; 1 to <see cref="MaxDescriptors"/> descriptors;
+/// 1 to <see cref="MaxEntries"/> entries per descriptor, each key 1 to <see cref="MaxEntryKeyLength"/> and value
+/// 1 to <see cref="MaxEntryValueLength"/> characters; a <c>limit</c> override's <c>unit</c> one of SECOND, MINUTE,
+/// HOUR, DAY, WEEK, MONTH, YEAR. Documented clamps and meanings: a request <c>hits_addend</c> of 0 counts 1; a
+/// descriptor's own <c>hits_addend</c> replaces it, 0 only reports (counts nothing), and values above
+/// 4,294,967,295 count as 4,294,967,295 (over every limit either way); a limit of 0 requests per unit answers
+/// <c>OVER_LIMIT</c> (shadow: <c>OK</c>) and the request's other counters are not charged.
+/// </remarks>
 [Authorize(Policy = CoordinatorPolicies.Client)]
-internal sealed partial class EnvoyRateLimitService(EnvoyRateLimitConfig config, RateLimitChecker checker, ILogger<EnvoyRateLimitService> logger)
+internal sealed partial class EnvoyRateLimitService(EnvoyRateLimitConfig config, RateLimitChecker checker, TimeProvider time, ILogger<EnvoyRateLimitService> logger)
     : RateLimitService.RateLimitServiceBase
 {
-    private const int MaxDescriptors = 64;
+    /// <summary>Most descriptors in one request.</summary>
+    public const int MaxDescriptors = 64;
+
+    /// <summary>Most entries in one descriptor.</summary>
+    public const int MaxEntries = 16;
+
+    /// <summary>Longest domain.</summary>
+    public const int MaxDomainLength = 256;
+
+    /// <summary>Longest entry key.</summary>
+    public const int MaxEntryKeyLength = 256;
+
+    /// <summary>Longest entry value (paths and addresses fit).</summary>
+    public const int MaxEntryValueLength = 1024;
 
     public override async Task<RateLimitResponse> ShouldRateLimit(RateLimitRequest request, ServerCallContext context)
     {
-        if (string.IsNullOrEmpty(request.Domain))
-        {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, "rate limit domain must not be empty"));
-        }
-
-        if (request.Descriptors.Count == 0)
-        {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, "rate limit descriptor list must not be empty"));
-        }
-
-        if (request.Descriptors.Count > MaxDescriptors)
-        {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, $"at most {MaxDescriptors} descriptors per request"));
-        }
-
+        Validate(request);
         var requestHits = request.HitsAddend == 0 ? 1L : request.HitsAddend;
         var plans = request.Descriptors.Select(d => Plan(request.Domain, d, requestHits)).ToList();
-        var counted = plans.Where(p => p.Check is not null).ToList();
+
+        // A limit of 0 refuses the request: the other counters are only read, so nothing is charged.
+        var blocked = plans.Any(p => p.Blocked && !p.Shadow);
+        var counted = plans.Where(p => p.Check is not null).Select(p => blocked ? p.Check! with { Cost = 0 } : p.Check!).ToList();
 
         CounterBatchOutcome outcome;
         try
         {
-            outcome = counted.Count == 0 ? new CounterBatchOutcome(true, []) : await checker.CheckAllAsync([.. counted.Select(p => p.Check!)]);
+            outcome = counted.Count == 0 ? new CounterBatchOutcome(true, []) : await checker.CheckAllAsync(counted);
         }
         catch (Exception ex) when (ex is OrleansException or TimeoutException or CoordinatorUnavailableException or DependencyDownException)
         {
@@ -66,52 +80,113 @@ internal sealed partial class EnvoyRateLimitService(EnvoyRateLimitConfig config,
             await context.WriteResponseHeadersAsync(headers);
         }
 
-        var response = new RateLimitResponse { OverallCode = outcome.Allowed ? Code.Ok : Code.OverLimit };
+        var response = new RateLimitResponse { OverallCode = outcome.Allowed && !blocked ? Code.Ok : Code.OverLimit };
         var next = 0;
         foreach (var plan in plans)
         {
-            response.Statuses.Add(plan.Check is null ? plan.Status! : ToStatus(plan, outcome.Results[next++]));
+            response.Statuses.Add(plan.Check is not null ? ToStatus(plan, outcome.Results[next++]) : plan.Status!);
         }
 
         return response;
     }
+
+    /// <summary>Refuses what no rule can count, naming the field (gRPC INVALID_ARGUMENT).</summary>
+    private static void Validate(RateLimitRequest request)
+    {
+        if (string.IsNullOrEmpty(request.Domain) || request.Domain.Length > MaxDomainLength)
+        {
+            throw Invalid("domain", $"must be 1 to {MaxDomainLength} characters");
+        }
+
+        if (request.Descriptors.Count is 0 or > MaxDescriptors)
+        {
+            throw Invalid("descriptors", $"must hold 1 to {MaxDescriptors} descriptors");
+        }
+
+        for (var i = 0; i < request.Descriptors.Count; i++)
+        {
+            var descriptor = request.Descriptors[i];
+            if (descriptor.Entries.Count is 0 or > MaxEntries)
+            {
+                throw Invalid($"descriptors[{i}].entries", $"must hold 1 to {MaxEntries} entries");
+            }
+
+            for (var j = 0; j < descriptor.Entries.Count; j++)
+            {
+                var entry = descriptor.Entries[j];
+                if (string.IsNullOrEmpty(entry.Key) || entry.Key.Length > MaxEntryKeyLength)
+                {
+                    throw Invalid($"descriptors[{i}].entries[{j}].key", $"must be 1 to {MaxEntryKeyLength} characters");
+                }
+
+                if (string.IsNullOrEmpty(entry.Value) || entry.Value.Length > MaxEntryValueLength)
+                {
+                    throw Invalid($"descriptors[{i}].entries[{j}].value", $"must be 1 to {MaxEntryValueLength} characters");
+                }
+            }
+
+            if (descriptor.Limit is { } @override && EnvoyUnit.FromProto(@override.Unit) is null)
+            {
+                throw Invalid($"descriptors[{i}].limit.unit", "must be SECOND, MINUTE, HOUR, DAY, WEEK, MONTH or YEAR");
+            }
+        }
+    }
+
+    private static RpcException Invalid(string field, string rule)
+        => new(new Status(StatusCode.InvalidArgument, $"{field} {rule}"));
 
     private Planned Plan(string domain, Orleans.Coordinator.Envoy.RateLimit.Common.RateLimitDescriptor descriptor, long requestHits)
     {
         var entries = descriptor.Entries.Select(e => (e.Key, e.Value)).ToList();
         var match = config.Match(domain, entries);
         var limit = match.Limit;
-        if (descriptor.Limit is { } @override && EnvoyUnit.FromProto(@override.Unit) is { } unit)
+        if (descriptor.Limit is { } @override)
         {
-            limit = new EnvoyLimit(limit?.Name, @override.RequestsPerUnit, unit, false);
+            limit = new EnvoyLimit(limit?.Name, @override.RequestsPerUnit, EnvoyUnit.FromProto(@override.Unit)!, false);
         }
 
         if (limit is null || limit.Unlimited)
         {
-            return new Planned(null, null, false, new DescriptorStatus { Code = Code.Ok });
+            return new Planned(null, null, false, false, new DescriptorStatus { Code = Code.Ok });
         }
 
-        var hits = descriptor.HitsAddend is { } perDescriptor ? (long)Math.Min(perDescriptor, (ulong)RateLimitLimits.MaxLimit) : requestHits;
+        if (limit.RequestsPerUnit == 0)
+        {
+            var nowMs = time.GetUtcNow().ToUnixTimeMilliseconds();
+            var status = new DescriptorStatus
+            {
+                Code = match.ShadowMode ? Code.Ok : Code.OverLimit,
+                CurrentLimit = ToProto(limit),
+                LimitRemaining = 0,
+                DurationUntilReset = Duration.FromTimeSpan(TimeSpan.FromMilliseconds(limit.Unit.WindowMs - (nowMs % limit.Unit.WindowMs))),
+            };
+            return new Planned(null, limit, match.ShadowMode, true, status);
+        }
+
+        var hits = descriptor.HitsAddend is { } perDescriptor ? (long)Math.Min(perDescriptor, (ulong)RateLimitLimits.MaxCost) : requestHits;
         var check = new CounterCheck(GrainKeys.EnvoyCounter(domain, entries), limit.ToPolicy(match.ShadowMode), hits);
-        return new Planned(check, limit, match.ShadowMode, null);
+        return new Planned(check, limit, match.ShadowMode, false, null);
     }
+
+    private static RateLimitResponse.Types.RateLimit ToProto(EnvoyLimit limit) => new()
+    {
+        Name = limit.Name ?? string.Empty,
+        RequestsPerUnit = (uint)Math.Clamp(limit.RequestsPerUnit, 0, uint.MaxValue),
+        Unit = (RateLimitResponse.Types.RateLimit.Types.Unit)limit.Unit.ProtoValue,
+    };
 
     private static DescriptorStatus ToStatus(Planned plan, RateLimitResult result) => new()
     {
         // Shadow rules count and report, but never answer OVER_LIMIT.
         Code = result.Allowed ? Code.Ok : Code.OverLimit,
-        CurrentLimit = new RateLimitResponse.Types.RateLimit
-        {
-            Name = plan.Limit!.Name ?? string.Empty,
-            RequestsPerUnit = (uint)plan.Limit.RequestsPerUnit,
-            Unit = (RateLimitResponse.Types.RateLimit.Types.Unit)plan.Limit.Unit.ProtoValue,
-        },
+        CurrentLimit = ToProto(plan.Limit!),
         LimitRemaining = (uint)Math.Clamp(result.Remaining, 0, uint.MaxValue),
-        DurationUntilReset = Duration.FromTimeSpan(TimeSpan.FromMilliseconds(Math.Max(0, result.ResetAfterMs))),
+        DurationUntilReset = Duration.FromTimeSpan(TimeSpan.FromMilliseconds(Math.Clamp(result.ResetAfterMs, 0, RateLimitLimits.MaxWindowMs))),
     };
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "ShouldRateLimit answered UNAVAILABLE: {ExceptionType}")]
     private static partial void LogUnavailable(ILogger logger, string exceptionType);
 
-    private sealed record Planned(CounterCheck? Check, EnvoyLimit? Limit, bool Shadow, DescriptorStatus? Status);
+    /// <summary>What one descriptor needs: a counter check, or a status known without one (no rule, unlimited, or a limit of 0: <paramref name="Blocked"/>).</summary>
+    private sealed record Planned(CounterCheck? Check, EnvoyLimit? Limit, bool Shadow, bool Blocked, DescriptorStatus? Status);
 }

@@ -56,7 +56,7 @@ public static partial class GatewayHostingExtensions
         // Body binding failures throw, so the exception handler can name the bad field.
         services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         services.AddOpenApi();
-        services.AddGrpc();
+        services.AddGrpc(o => o.Interceptors.Add<GrpcErrorInterceptor>());
         builder.AddCoordinatorTelemetry("orleans-coordinator-gateway");
 
         var gateway = builder.Configuration.GetSection(CoordinatorGatewayOptions.SectionName).Get<CoordinatorGatewayOptions>() ?? new();

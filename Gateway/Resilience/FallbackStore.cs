@@ -16,8 +16,11 @@ public sealed record FallbackLease(string LeaseId, string InstanceId, long Acqui
 /// <summary>A byte charge decided by the fallback.</summary>
 public sealed record FallbackBytesResult(bool Allowed, long Used, long Budget, long ResetAtMs);
 
-/// <summary>One rate-limit counter for <see cref="FallbackStore.CheckCountersAsync"/>: fixed window of <paramref name="WindowMs"/>.</summary>
-public sealed record FallbackCounter(string CounterKey, long Limit, long WindowMs, long Cost, bool Shadow);
+/// <summary>
+/// One rate-limit counter for <see cref="FallbackStore.CheckCountersAsync"/>: fixed window of <paramref name="WindowMs"/>;
+/// <paramref name="CounterId"/> is <see cref="GrainKeys.RedisFallbackCounterId"/> (key and rule).
+/// </summary>
+public sealed record FallbackCounter(string CounterId, long Limit, long WindowMs, long Cost, bool Shadow);
 
 /// <summary>The fallback's answer for one counter.</summary>
 public sealed record FallbackCounterResult(long Count, long ResetAfterMs);
@@ -239,7 +242,7 @@ public sealed class FallbackStore(IConnectionMultiplexer redis, IOptions<Coordin
     /// <summary>Charges every counter, or none when one non-shadow counter would pass its limit.</summary>
     public async Task<(bool Allowed, IReadOnlyList<FallbackCounterResult> Results)> CheckCountersAsync(IReadOnlyList<FallbackCounter> counters)
     {
-        var keys = counters.Select(c => (RedisKey)Key("rl", c.CounterKey)).ToArray();
+        var keys = counters.Select(c => (RedisKey)Key("rl", c.CounterId)).ToArray();
         var args = counters.SelectMany(c => new RedisValue[] { c.Limit, c.WindowMs, c.Cost, c.Shadow ? 1 : 0 }).ToArray();
         var r = await EvalArrayAsync(CountersScript, keys, args);
         var results = new FallbackCounterResult[counters.Count];

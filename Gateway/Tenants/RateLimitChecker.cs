@@ -47,12 +47,8 @@ internal sealed class RateLimitChecker(RateLimitCoalescer counters, ResilienceSt
 
     private async Task<CounterBatchOutcome> FallbackAsync(IReadOnlyList<CounterCheck> checks)
     {
-        var groups = checks
-            .Select((check, index) => (check, index))
-            .GroupBy(x => x.check.CounterKey, StringComparer.Ordinal)
-            .Select(g => (Key: g.Key, Policy: g.First().check.Policy, Indexes: g.Select(x => x.index).ToList(), Cost: g.Sum(x => x.check.Cost)))
-            .ToList();
-        var counters = groups.Select(g => new FallbackCounter(g.Key, g.Policy.Limit, FallbackWindowMs(g.Policy), g.Cost, g.Policy.Shadow)).ToList();
+        var groups = Group(checks);
+        var counters = groups.Select(g => new FallbackCounter(GrainKeys.RedisFallbackCounterId(g.CounterKey, g.Policy), g.Policy.Limit, FallbackWindowMs(g.Policy), g.Cost, g.Policy.Shadow)).ToList();
         var (allowed, charged) = await services.GetRequiredService<FallbackStore>().CheckCountersAsync(counters);
         var results = new RateLimitResult[checks.Count];
         foreach (var (group, result) in groups.Zip(charged))
@@ -69,6 +65,24 @@ internal sealed class RateLimitChecker(RateLimitCoalescer counters, ResilienceSt
         return new CounterBatchOutcome(allowed, results, ServedMode.Fallback);
     }
 
+    /// <summary>
+    /// The checks by counter: one key under one rule (<see cref="GrainKeys.RateLimitRuleTag"/>). The same counter named
+    /// twice is charged once with the summed cost, so the two cannot pass separately where together they would not;
+    /// the same key under two rules is two counters, each charged. A counter is in shadow mode only when every check
+    /// of it is.
+    /// </summary>
+    private static List<CounterGroup> Group(IReadOnlyList<CounterCheck> checks)
+        => [.. checks
+            .Select((check, index) => (check, index))
+            .GroupBy(x => (x.check.CounterKey, Rule: GrainKeys.RateLimitRuleTag(x.check.Policy)))
+            .Select(g => new CounterGroup(
+                g.Key.CounterKey,
+                g.First().check.Policy with { Shadow = g.All(x => x.check.Policy.Shadow) },
+                [.. g.Select(x => x.index)],
+                g.Sum(x => x.check.Cost)))];
+
+    private sealed record CounterGroup(string CounterKey, RateLimitPolicy Policy, List<int> Indexes, long Cost);
+
     private static long FallbackWindowMs(RateLimitPolicy policy) => policy.Algorithm == RateLimitAlgorithm.TokenBucket
         ? Math.Max(1000, (long)Math.Ceiling(policy.Limit / policy.RefillPerSecond * 1000))
         : policy.WindowMs;
@@ -81,21 +95,15 @@ internal sealed class RateLimitChecker(RateLimitCoalescer counters, ResilienceSt
             return new CounterBatchOutcome(single.Allowed, [single]);
         }
 
-        // The same counter twice is charged once with the summed cost, so the two cannot pass separately
-        // where together they would not.
-        var groups = checks
-            .Select((check, index) => (check, index))
-            .GroupBy(x => (x.check.CounterKey, x.check.Policy))
-            .Select(g => (Key: g.Key, Indexes: g.Select(x => x.index).ToList(), Cost: g.Sum(x => x.check.Cost)))
-            .ToList();
-        var charged = await Task.WhenAll(groups.Select(g => counters.CheckAsync(g.Key.CounterKey, g.Key.Policy, g.Cost)));
+        var groups = Group(checks);
+        var charged = await Task.WhenAll(groups.Select(g => counters.CheckAsync(g.CounterKey, g.Policy, g.Cost)));
         var allowed = charged.All(r => r.Allowed);
 
         if (!allowed)
         {
             await counters.RefundAsync(groups.Zip(charged)
                 .Where(x => x.Second.Counted)
-                .Select(x => new RateLimitRefund(x.First.Key.CounterKey, x.First.Key.Policy, x.First.Cost, x.Second.WindowStartMs)));
+                .Select(x => new RateLimitRefund(x.First.CounterKey, x.First.Policy, x.First.Cost, x.Second.WindowStartMs)));
         }
 
         var results = new RateLimitResult[checks.Count];

@@ -52,4 +52,13 @@ public interface ITenantConfigGrain : IGrainWithStringKey
     /// </summary>
     [Alias("PutConfig")]
     Task<TenantConfigWriteResult> PutConfigAsync(string json, long? expectedVersion);
+
+    /// <summary>
+    /// Writes the document when <paramref name="precondition"/> holds against the stored version (RFC 9110 section
+    /// 13: <c>If-Match</c>, <c>If-None-Match</c>, lists, <c>*</c>, weak tags); <c>Written</c> false (412) otherwise.
+    /// Throws <see cref="CoordinatorValidationException"/> (<c>config</c>) for a document that is not a JSON object of
+    /// at most <see cref="TenantConfigLimits.MaxConfigBytes"/> bytes.
+    /// </summary>
+    [Alias("PutConfigIf")]
+    Task<TenantConfigWriteResult> PutConfigIfAsync(string json, VersionPrecondition precondition);
 }

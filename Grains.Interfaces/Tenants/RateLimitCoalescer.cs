@@ -35,7 +35,9 @@ public sealed class RateLimitCoalescer : IAsyncDisposable
 
     /// <summary>
     /// Checks and, when allowed, charges <paramref name="cost"/> against the counter <paramref name="counterKey"/>.
-    /// A bad policy or cost fails this call only, before anything is sent.
+    /// A bad policy (<see cref="RateLimitLimits.Validate"/>) or a cost outside 0 to
+    /// <see cref="RateLimitLimits.MaxSummedCost"/> (the costs of one counter in a batch, charged together) fails this
+    /// call only with <see cref="CoordinatorValidationException"/>, before anything is sent.
     /// </summary>
     public Task<RateLimitResult> CheckAsync(string counterKey, RateLimitPolicy policy, long cost)
     {
@@ -46,7 +48,7 @@ public sealed class RateLimitCoalescer : IAsyncDisposable
             _lastValidPolicy = policy; // policies are immutable records: a caller usually passes the same one
         }
 
-        RateLimitLimits.ValidateCost(cost);
+        RateLimitLimits.ValidateCost(cost, RateLimitLimits.MaxSummedCost);
         ObjectDisposedException.ThrowIf(_disposed, this);
         var pending = new Pending(new RateLimitCheck(counterKey, policy, cost));
         var lane = _lanes[GrainKeys.RateLimitShard(counterKey)];

@@ -47,17 +47,33 @@ public sealed record RateLimitResult(
     [property: Id(6)] long RetryAfterMs,
     [property: Id(7)] long WindowStartMs);
 
-/// <summary>Bounds on policies and checks.</summary>
+/// <summary>
+/// Bounds on policies and checks. They keep every derived number in range: a window, a full bucket's refill and
+/// therefore every <c>resetAfterMs</c>, <c>retryAfterMs</c> and header value are at most <see cref="MaxWindowMs"/>
+/// (366 days), never negative, and no count can overflow.
+/// </summary>
 public static class RateLimitLimits
 {
-    /// <summary>Largest limit.</summary>
-    public const long MaxLimit = 1_000_000_000;
+    /// <summary>Largest limit: 4,294,967,295, the largest <c>requests_per_unit</c> of the Envoy RLS protocol (uint32).</summary>
+    public const long MaxLimit = uint.MaxValue;
+
+    /// <summary>Largest cost of one check (the Envoy RLS <c>hits_addend</c> is a uint32 as well).</summary>
+    public const long MaxCost = MaxLimit;
+
+    /// <summary>
+    /// Largest cost one counter is charged in one call: a batch may name one counter <see cref="MaxBatch"/> times,
+    /// and its costs are charged together.
+    /// </summary>
+    public const long MaxSummedCost = MaxCost * MaxBatch;
 
     /// <summary>Shortest window: 100 ms.</summary>
     public const long MinWindowMs = 100;
 
-    /// <summary>Longest window: 366 days.</summary>
+    /// <summary>Longest window, and the longest a token bucket may take to refill from empty: 366 days.</summary>
     public const long MaxWindowMs = 366L * 86_400_000;
+
+    /// <summary>Fastest refill: <see cref="MaxLimit"/> tokens per second.</summary>
+    public const double MaxRefillPerSecond = MaxLimit;
 
     /// <summary>Most checks in one batch.</summary>
     public const int MaxBatch = 64;
@@ -65,7 +81,18 @@ public static class RateLimitLimits
     /// <summary>Most policies per tenant.</summary>
     public const int MaxPoliciesPerTenant = 256;
 
-    /// <summary>Throws <see cref="CoordinatorValidationException"/> naming the first bad field.</summary>
+    /// <summary>
+    /// The slowest refill a bucket of <paramref name="limit"/> tokens may have: it must refill from empty within
+    /// <see cref="MaxWindowMs"/>, i.e. <c>limit * 1000 / MaxWindowMs</c> tokens per second.
+    /// </summary>
+    public static double MinRefillPerSecond(long limit) => Math.Max(1, limit) * 1000d / MaxWindowMs;
+
+    /// <summary>
+    /// Throws <see cref="CoordinatorValidationException"/> naming the first bad field: <c>algorithm</c> not one of the
+    /// three; <c>limit</c> outside 1 to <see cref="MaxLimit"/>; <c>windowMs</c> outside <see cref="MinWindowMs"/> to
+    /// <see cref="MaxWindowMs"/> (window algorithms); <c>refillPerSecond</c> not a number from
+    /// <see cref="MinRefillPerSecond"/> to <see cref="MaxRefillPerSecond"/> (token bucket).
+    /// </summary>
     public static void Validate(RateLimitPolicy policy)
     {
         ArgumentNullException.ThrowIfNull(policy);
@@ -81,9 +108,11 @@ public static class RateLimitLimits
 
         if (policy.Algorithm == RateLimitAlgorithm.TokenBucket)
         {
-            if (!(policy.RefillPerSecond > 0) || policy.RefillPerSecond > MaxLimit || double.IsNaN(policy.RefillPerSecond))
+            var min = MinRefillPerSecond(policy.Limit);
+            if (double.IsNaN(policy.RefillPerSecond) || policy.RefillPerSecond < min || policy.RefillPerSecond > MaxRefillPerSecond)
             {
-                throw new CoordinatorValidationException("refillPerSecond", "refillPerSecond must be greater than 0 for tokenBucket.");
+                throw new CoordinatorValidationException("refillPerSecond", string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                    $"refillPerSecond must be between {min:G6} (a bucket of {policy.Limit} must refill from empty within 366 days) and {MaxRefillPerSecond} for tokenBucket."));
             }
         }
         else if (policy.WindowMs < MinWindowMs || policy.WindowMs > MaxWindowMs)
@@ -92,12 +121,15 @@ public static class RateLimitLimits
         }
     }
 
-    /// <summary>Throws when <paramref name="cost"/> is negative or above <see cref="MaxLimit"/>.</summary>
-    public static void ValidateCost(long cost)
+    /// <summary>Throws when <paramref name="cost"/> of one check is negative or above <see cref="MaxCost"/>.</summary>
+    public static void ValidateCost(long cost) => ValidateCost(cost, MaxCost);
+
+    /// <summary>Throws when <paramref name="cost"/> is negative or above <paramref name="max"/>.</summary>
+    public static void ValidateCost(long cost, long max)
     {
-        if (cost < 0 || cost > MaxLimit)
+        if (cost < 0 || cost > max)
         {
-            throw new CoordinatorValidationException("cost", $"cost must be between 0 and {MaxLimit}.");
+            throw new CoordinatorValidationException("cost", $"cost must be between 0 and {max}.");
         }
     }
 }

@@ -61,7 +61,7 @@ internal sealed class RateLimitShardGrain(CoordinatorClock clock) : Grain, IRate
             RateLimitLimits.Validate(policy); // a batch mostly carries one policy: validated once
         }
 
-        RateLimitLimits.ValidateCost(cost);
+        RateLimitLimits.ValidateCost(cost, RateLimitLimits.MaxSummedCost); // one counter's share of a batch
         if (GrainKeys.RateLimitShard(counterKey) != shard)
         {
             // The caller computes shards with another shard count: deciding here would count the key in two places.

@@ -50,11 +50,17 @@ internal sealed class TenantConfigGrain(
         => Task.FromResult(document.State.Json is null ? null : new TenantConfigDocument(document.State.Json, document.State.Version));
 
     public Task<TenantConfigWriteResult> PutConfigAsync(string json, long? expectedVersion)
+        => PutConfigIfAsync(json, expectedVersion is { } expected
+            ? new VersionPrecondition(expected == 0 ? null : new VersionMatch(false, [expected], []), expected == 0 ? new VersionMatch(true, [], []) : null)
+            : VersionPrecondition.None);
+
+    public Task<TenantConfigWriteResult> PutConfigIfAsync(string json, VersionPrecondition precondition)
     {
+        ArgumentNullException.ThrowIfNull(precondition);
         ValidateDocument(json);
         return document.UpdateAsync(state =>
         {
-            if (expectedVersion is { } expected && expected != state.Version)
+            if (precondition.Evaluate(state.Version, safeMethod: false) != PreconditionOutcome.Proceed)
             {
                 return (new TenantConfigWriteResult(false, state.Version), false);
             }

@@ -31,6 +31,21 @@ public sealed class EnvoyRlsFixture : IAsyncLifetime
             value: /health
             rate_limit:
               unlimited: true
+        ---
+        domain: hardening
+        descriptors:
+          - key: remote_address
+            rate_limit:
+              unit: minute
+              requests_per_unit: 10
+          - key: user
+            rate_limit:
+              unit: minute
+              requests_per_unit: 10
+          - key: blocked
+            rate_limit:
+              unit: hour
+              requests_per_unit: 0
         """;
 
     private string _file = string.Empty;

@@ -147,6 +147,12 @@ public sealed class TenantsApiTests(EmbeddedGatewayFixture fixture)
     [InlineData("""{"algorithm":"tokenBucket","limit":5}""", "refillPerSecond")]
     [InlineData("""{"algorithm":"tokenBucket","limit":5,"refillPerSecond":-1}""", "refillPerSecond")]
     [InlineData("""{"algorithm":"fixedWindow","limit":"five","windowMs":1000}""", "limit")]
+    // Issue 13: a bucket that would take longer than 366 days to refill makes reset and retry times overflow.
+    [InlineData("""{"algorithm":"tokenBucket","limit":1000000000,"refillPerSecond":1e-12}""", "refillPerSecond")]
+    [InlineData("""{"algorithm":"tokenBucket","limit":5,"refillPerSecond":5e-324}""", "refillPerSecond")]
+    [InlineData("""{"algorithm":"tokenBucket","limit":5,"refillPerSecond":1e300}""", "refillPerSecond")]
+    [InlineData("""{"algorithm":"fixedWindow","limit":4294967296,"windowMs":1000}""", "limit")]
+    [InlineData("""{"algorithm":"fixedWindow","limit":5,"windowMs":31622400001}""", "windowMs")]
     public async Task PutPolicy_BadBody_Returns400NamingField(string body, string field)
     {
         var response = await Admin.PutAsync($"/v1/tenants/{TestKeys.User("t")}/policies/api", new StringContent(body, Encoding.UTF8, "application/json"), Ct);
@@ -162,6 +168,30 @@ public sealed class TenantsApiTests(EmbeddedGatewayFixture fixture)
     [InlineData("""{"tenant":"bad tenant","policy":"p","key":"k"}""", "tenant")]
     public async Task Check_BadBody_Returns400NamingField(string body, string field)
         => await (await Client.PostRawAsync("/v1/ratelimit/check", body)).AssertBadFieldAsync(field);
+
+    [Fact]
+    public async Task Check_SlowestBucketAllowed_EveryHeaderAndFieldInRange()
+    {
+        // The slowest bucket allowed for its limit: empty to full in exactly 366 days.
+        var tenant = await TenantWithPolicyAsync(new { algorithm = "tokenBucket", limit = 1_000_000_000, refillPerSecond = 1_000_000_000 / 31_622_400d });
+
+        var spent = await Client.PostJsonAsync("/v1/ratelimit/check", new { tenant, policy = "api", key = "k", cost = 1_000_000_000 });
+        var denied = await Client.PostJsonAsync("/v1/ratelimit/check", new { tenant, policy = "api", key = "k", cost = 1_000_000_000 });
+
+        Assert.Equal(HttpStatusCode.OK, spent.StatusCode);
+        var body = await denied.AssertProblemAsync(HttpStatusCode.TooManyRequests, "rate-limited");
+        Assert.InRange(body.GetProperty("retryAfterMs").GetInt64(), 1, 31_622_400_000);
+        Assert.InRange(long.Parse(denied.Headers.RetryAfter!.ToString(), System.Globalization.CultureInfo.InvariantCulture), 1, 31_622_400);
+        foreach (var header in new[] { "RateLimit", "RateLimit-Policy" })
+        {
+            var value = string.Join(",", denied.Headers.GetValues(header));
+            Assert.DoesNotContain("-", value, StringComparison.Ordinal);
+            foreach (var number in System.Text.RegularExpressions.Regex.Matches(value, "[0-9]+").Select(m => long.Parse(m.Value, System.Globalization.CultureInfo.InvariantCulture)))
+            {
+                Assert.InRange(number, 0, 1_000_000_000);
+            }
+        }
+    }
 
     [Fact]
     public async Task Check_KeyTooLong_Returns400()

@@ -123,6 +123,21 @@ public sealed class IdentityApiTests(EmbeddedGatewayFixture fixture)
         Assert.Equal(HttpStatusCode.OK, otherIssuer.StatusCode);
     }
 
+    [Fact]
+    public async Task Replay_IssuerAndJtiSplitDifferently_AreTwoTokens()
+    {
+        // Issue 13: {"issuer":"a\nb","jti":"c"} then {"issuer":"a","jti":"b\nc"} is a different token, not a replay.
+        var suffix = Guid.NewGuid().ToString("N");
+        var exp = DateTimeOffset.UtcNow.AddMinutes(5).ToUnixTimeMilliseconds();
+
+        var first = await Client.PostJsonAsync("/v1/replay/check", new { issuer = "a\nb" + suffix, jti = "c", expiresAtMs = exp });
+        var second = await Client.PostJsonAsync("/v1/replay/check", new { issuer = "a", jti = "b" + suffix + "\nc", expiresAtMs = exp });
+
+        Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, second.StatusCode);
+        Assert.True((await second.JsonAsync()).GetProperty("firstUse").GetBoolean());
+    }
+
     [Theory]
     [InlineData(-120_000L)]
     [InlineData(2L * 86_400_000)]
