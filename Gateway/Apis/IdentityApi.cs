@@ -166,13 +166,15 @@ public static class IdentityApi
             return ProblemResponses.Invalid(context, "expiresAtMs", "expiresAtMs is required (the token's exp, in Unix ms).");
         }
 
+        // Compared before anything is added to expiresAtMs, so no value (long.MaxValue included) can overflow.
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
-        var refuseUntil = expiresAt + (long)settings.JtiClockSkew.TotalMilliseconds;
-        if (refuseUntil <= now)
+        var skew = (long)settings.JtiClockSkew.TotalMilliseconds;
+        if (expiresAt <= now - skew)
         {
             return ProblemResponses.Invalid(context, "expiresAtMs", "the token has already expired (beyond the allowed clock skew).");
         }
 
+        var refuseUntil = expiresAt > now + (long)settings.JtiMaxLifetime.TotalMilliseconds ? long.MaxValue : expiresAt + skew;
         if (refuseUntil - now > settings.JtiMaxLifetime.TotalMilliseconds)
         {
             return ProblemResponses.Invalid(context, "expiresAtMs", $"tokens living longer than {settings.JtiMaxLifetime} are not accepted (Security:JtiMaxLifetime).");

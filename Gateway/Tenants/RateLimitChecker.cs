@@ -84,7 +84,7 @@ internal sealed class RateLimitChecker(RateLimitCoalescer counters, ResilienceSt
     private sealed record CounterGroup(string CounterKey, RateLimitPolicy Policy, List<int> Indexes, long Cost);
 
     private static long FallbackWindowMs(RateLimitPolicy policy) => policy.Algorithm == RateLimitAlgorithm.TokenBucket
-        ? Math.Max(1000, (long)Math.Ceiling(policy.Limit / policy.RefillPerSecond * 1000))
+        ? Math.Clamp((long)Math.Ceiling(policy.Limit / policy.RefillPerSecond * 1000), 1000, RateLimitLimits.MaxWindowMs)
         : policy.WindowMs;
 
     private async Task<CounterBatchOutcome> DecideAsync(IReadOnlyList<CounterCheck> checks)

@@ -198,8 +198,9 @@ public sealed class RateLimitCounter
 
         if (cost > remaining)
         {
-            // A cost above the limit can never pass; its retry time is when the quota is whole again.
-            var retry = cost > rule.Limit ? resetAfterMs : Math.Max(1, retryAfterMs);
+            // A cost above the limit can never pass; its retry time is when the quota is whole again. A refusal always
+            // names a retry time of at least 1 ms.
+            var retry = Math.Max(1, cost > rule.Limit ? resetAfterMs : retryAfterMs);
             return new RateLimitOutcome(false, true, false, rule.Limit, remaining, resetAfterMs, retry, _windowStartMs);
         }
 
@@ -207,8 +208,10 @@ public sealed class RateLimitCounter
         return new RateLimitOutcome(true, false, true, rule.Limit, remaining - cost, resetAfterMs, 0, _windowStartMs);
     }
 
+    // The 1 µs of slack keeps floating-point error from rounding a bound up: the slowest bucket allowed refills in
+    // exactly 366 days, and must not be reported as 366 days and 1 ms.
     private static long MsToRefill(RateLimitRule rule, double tokens)
-        => tokens <= 0 || rule.RefillPerSecond <= 0 ? 0 : (long)Math.Ceiling(tokens * 1000d / rule.RefillPerSecond);
+        => tokens <= 0 || rule.RefillPerSecond <= 0 ? 0 : (long)Math.Max(0, Math.Ceiling((tokens * 1000d / rule.RefillPerSecond) - 1e-3));
 
     private static long AlignedStart(long nowMs, long windowMs) => nowMs - (((nowMs % windowMs) + windowMs) % windowMs);
 }

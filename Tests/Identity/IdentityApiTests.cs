@@ -146,6 +146,16 @@ public sealed class IdentityApiTests(EmbeddedGatewayFixture fixture)
             .AssertBadFieldAsync("expiresAtMs");
 
     [Theory]
+    [InlineData(long.MaxValue)]
+    [InlineData(long.MaxValue - 1)]
+    public async Task Replay_ExpiryAtTheEndOfTime_IsTooLongLived_NotExpired(long expiresAtMs)
+    {
+        var body = await (await Client.PostJsonAsync("/v1/replay/check", new { jti = Guid.NewGuid().ToString(), issuer = "i", expiresAtMs })).AssertProblemAsync(HttpStatusCode.BadRequest, "validation");
+
+        Assert.Contains("longer than", body.GetProperty("detail").GetString(), StringComparison.Ordinal);
+    }
+
+    [Theory]
     [InlineData("""{"issuer":"i","expiresAtMs":1}""", "jti")]
     [InlineData("""{"jti":"j","expiresAtMs":1}""", "issuer")]
     [InlineData("""{"jti":"j","issuer":"i"}""", "expiresAtMs")]
