@@ -60,6 +60,20 @@ public static class SiloHostingExtensions
         return builder;
     }
 
+    /// <summary>Every address the silo will listen on, with the setting that names it (for <see cref="StartupPreflight"/>).</summary>
+    public static IEnumerable<(string Setting, string Host, int Port)> Listens(IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        var cluster = configuration.GetSection(CoordinatorClusterOptions.SectionName).Get<CoordinatorClusterOptions>() ?? new();
+        foreach (var (host, port) in StartupPreflight.ParseUrls(configuration["urls"]))
+        {
+            yield return ("urls", host, port);
+        }
+
+        yield return ("Orleans:SiloPort", cluster.AdvertisedIPAddress, cluster.SiloPort);
+        yield return ("Orleans:GatewayPort", cluster.AdvertisedIPAddress, cluster.GatewayPort);
+    }
+
     /// <summary>Maps health, readiness and the dashboard (admin token).</summary>
     public static WebApplication MapCoordinatorSilo(this WebApplication app)
     {

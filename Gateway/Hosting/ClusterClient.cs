@@ -31,6 +31,7 @@ internal static class ClusterClient
             options.BacklogPolicy = BacklogPolicy.FailFast;
             return ConnectionMultiplexer.Connect(options);
         });
+        builder.Services.AddSingleton<IStartupCheck>(new RedisReachable(redis));
         builder.Services.AddSingleton<IReadinessCheck, RedisReadinessCheck>();
         builder.Services.AddSingleton<IReadinessCheck, ClusterReadinessCheck>();
 
@@ -61,6 +62,41 @@ internal static class ClusterClient
         => RedisConnectionString.TryNormalize(redis.ConnectionString ?? string.Empty, out var configuration, out var error)
             ? configuration
             : throw new InvalidOperationException($"Redis:ConnectionString is not valid: {error}");
+
+    /// <summary>
+    /// Before the gateway starts: Redis answers and takes the credentials, or the process stops with one line (the
+    /// shared connection itself keeps retrying in the background, so it would not say).
+    /// </summary>
+    private sealed class RedisReachable(CoordinatorRedisOptions redis) : IStartupCheck
+    {
+        public async Task CheckAsync(CancellationToken cancellationToken)
+        {
+            var options = ConfigurationOptions.Parse(Normalize(redis));
+            options.AbortOnConnectFail = true;
+            options.ConnectRetry = 1;
+            options.ClientName = "orleans-coordinator-gateway-check";
+            if (!string.IsNullOrEmpty(redis.CaCertificatePath))
+            {
+                options.TrustIssuer(redis.CaCertificatePath);
+            }
+
+            try
+            {
+                await using var probe = await ConnectionMultiplexer.ConnectAsync(options).WaitAsync(cancellationToken);
+                await probe.GetDatabase().PingAsync();
+            }
+            catch (RedisConnectionException ex) when (ex.FailureType == ConnectionFailureType.AuthenticationFailure)
+            {
+                throw new CoordinatorConfigurationException(
+                    $"Redis at {string.Join(", ", options.EndPoints)} refused the credentials in Redis:ConnectionString: check the user and password (ACL).", ex);
+            }
+            catch (RedisConnectionException ex)
+            {
+                throw new CoordinatorConfigurationException(
+                    $"Redis at {string.Join(", ", options.EndPoints)} cannot be reached ({ex.FailureType}): check Redis:ConnectionString and that Redis is running.", ex);
+            }
+        }
+    }
 
     /// <summary>
     /// The gateway may start before any silo: keep trying for <paramref name="window"/> from the first failure,

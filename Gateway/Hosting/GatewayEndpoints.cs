@@ -38,6 +38,26 @@ internal static class GatewayEndpoints
         return $"HTTP on {string.Join(", ", endpoints.Select(e => $"{e.Host}:{e.Port}"))}; {grpc}.";
     }
 
+    /// <summary>Every address the gateway will listen on, with the setting that names it (for <see cref="StartupPreflight"/>).</summary>
+    public static IEnumerable<(string Setting, string Host, int Port)> Listens(IConfiguration configuration)
+    {
+        var urls = configuration["urls"];
+        var endpoints = Parse(string.IsNullOrWhiteSpace(urls) ? DefaultUrls : urls);
+        var grpcPort = configuration.GetSection(CoordinatorGatewayOptions.SectionName).Get<CoordinatorGatewayOptions>()?.GrpcPort ?? new CoordinatorGatewayOptions().GrpcPort;
+        foreach (var (host, port) in endpoints)
+        {
+            yield return ("urls", host, port);
+        }
+
+        if (grpcPort > 0)
+        {
+            foreach (var host in endpoints.Select(e => e.Host).Distinct(StringComparer.OrdinalIgnoreCase))
+            {
+                yield return ("Gateway:GrpcPort", host, grpcPort);
+            }
+        }
+    }
+
     /// <summary>Reads <c>http://host:port</c> entries separated by <c>;</c>.</summary>
     internal static List<(string Host, int Port)> Parse(string urls)
     {

@@ -51,7 +51,9 @@ public static class CoordinatorSiloBuilderExtensions
         }
 
         services.TryAddSingleton<CoordinatorRedis>();
-        services.AddHostedService<RedisStartupCheck>();
+        services.AddSingleton<RedisStartupCheck>();
+        services.AddHostedService(sp => sp.GetRequiredService<RedisStartupCheck>());
+        services.AddSingleton<IStartupCheck>(sp => sp.GetRequiredService<RedisStartupCheck>());
         services.TryAddSingleton<IRouteStore, RedisRouteStore>();
         services.TryAddSingleton<IFallbackLeases, RedisFallbackLeases>();
         services.TryAddSingleton<IJtiStore, RedisJtiStore>();

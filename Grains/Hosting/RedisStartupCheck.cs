@@ -7,11 +7,15 @@ namespace Orleans.Coordinator.Grains.Hosting;
 
 /// <summary>
 /// Connects to Redis before the silo starts, so wrong credentials or an unreachable Redis stop the process
-/// at once with one clear line instead of Orleans retrying its membership table for minutes.
+/// at once with one clear line instead of Orleans retrying its membership table for minutes. The silo process runs
+/// it as a startup preflight check (before the host starts, so no host stack trace is printed); hosts that skip the
+/// preflight (a TestCluster) run it as the first step of their start.
 /// </summary>
-internal sealed class RedisStartupCheck(CoordinatorRedis redis) : IHostedLifecycleService
+internal sealed class RedisStartupCheck(CoordinatorRedis redis) : IHostedLifecycleService, IStartupCheck
 {
-    public async Task StartingAsync(CancellationToken cancellationToken)
+    public Task StartingAsync(CancellationToken cancellationToken) => CheckAsync(cancellationToken);
+
+    public async Task CheckAsync(CancellationToken cancellationToken)
     {
         try
         {

@@ -100,21 +100,13 @@ public sealed partial class CoordinatorRedis(IOptions<CoordinatorRedisOptions> o
         }
         catch (RedisConnectionException ex) when (ex.FailureType == ConnectionFailureType.AuthenticationFailure)
         {
-            LogConnectFailed(logger, config.ToString(includePassword: false), "authentication failed");
+            // Not logged: the exception says it all, and at startup it is the one line the process prints.
             throw new CoordinatorConfigurationException(
                 $"Redis at {string.Join(", ", config.EndPoints)} refused the credentials in Redis:ConnectionString" +
                 (string.IsNullOrEmpty(config.User) ? string.Empty : $" (user '{config.User}')") + ": check the user and password (ACL).", ex);
-        }
-        catch (Exception ex)
-        {
-            LogConnectFailed(logger, config.ToString(includePassword: false), ex.Message);
-            throw;
         }
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Connected to Redis at {Endpoint}.")]
     private static partial void LogConnected(ILogger logger, string endpoint);
-
-    [LoggerMessage(Level = LogLevel.Error, Message = "Could not connect to Redis at {Endpoint}: {Reason}")]
-    private static partial void LogConnectFailed(ILogger logger, string endpoint, string reason);
 }
