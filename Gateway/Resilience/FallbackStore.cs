@@ -3,15 +3,13 @@ using System.Globalization;
 using Microsoft.Extensions.Options;
 using Orleans.Coordinator.Grains.Interfaces;
 using Orleans.Coordinator.Grains.Interfaces.Configuration;
+using Orleans.Coordinator.Grains.Interfaces.Leases;
 using StackExchange.Redis;
 
 namespace Orleans.Coordinator.Resilience;
 
 /// <summary>A lease granted or refused by the fallback; <paramref name="Active"/> and <paramref name="Limit"/> include the grain's leases and override.</summary>
 public sealed record FallbackLeaseResult(bool Granted, string? LeaseId, int Active, long ExpiresAtMs, int Limit);
-
-/// <summary>One lease held in the fallback.</summary>
-public sealed record FallbackLease(string LeaseId, string InstanceId, long AcquiredAtMs, long ExpiresAtMs);
 
 /// <summary>A byte charge decided by the fallback.</summary>
 public sealed record FallbackBytesResult(bool Allowed, long Used, long Budget, long ResetAtMs);
@@ -45,8 +43,11 @@ public sealed class FallbackStore(IConnectionMultiplexer redis, IOptions<Coordin
         """;
 
     // KEYS[1] lease zset (member "leaseId|instanceId|acquiredMs", score = expiry), KEYS[2] the user lease grain's
-    // state hash (its leases and limit override count too); ARGV limit, ttlMs, leaseId, instanceId.
+    // state hash (its leases and limit override count too); ARGV limit, ttlMs, leaseId, instanceId, a new etag.
     // Returns {granted, active, expiry (or the earliest expiry when refused), limit}.
+    // A grant fences the grain: it gives the grain's state a new etag (creating an empty state when there is none),
+    // so a grain decision under way that did not count this lease fails its ETag-checked write, reloads, counts the
+    // fallback's leases again and decides anew. The grain and the fallback together never grant past the limit.
     private const string AcquireScript = Now + """
         redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
         local limit = tonumber(ARGV[1])
@@ -73,6 +74,11 @@ public sealed class FallbackStore(IConnectionMultiplexer redis, IOptions<Coordin
         redis.call('ZADD', KEYS[1], expires, ARGV[3] .. '|' .. ARGV[4] .. '|' .. string.format('%.0f', now))
         local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
         redis.call('PEXPIREAT', KEYS[1], tonumber(last[2]))
+        if data then
+          redis.call('HSET', KEYS[2], 'etag', ARGV[5])
+        else
+          redis.call('HSET', KEYS[2], 'etag', ARGV[5], 'data', '{"maxConnections":null,"leases":[]}')
+        end
         return {1, active + 1, expires, limit}
         """;
 
@@ -185,7 +191,7 @@ public sealed class FallbackStore(IConnectionMultiplexer redis, IOptions<Coordin
         RedisResult[] r;
         try
         {
-            r = (RedisResult[])(await state.Redis.RunAsync(() => sent = redis.GetDatabase().ScriptEvaluateAsync(AcquireScript, [key, grainState], [limit, ttlMs, leaseId, instanceId])))!;
+            r = (RedisResult[])(await state.Redis.RunAsync(() => sent = redis.GetDatabase().ScriptEvaluateAsync(AcquireScript, [key, grainState], [limit, ttlMs, leaseId, instanceId, "fb" + GrainKeys.NewOpaqueId()])))!;
         }
         catch (DependencyDownException) when (sent is not null)
         {
@@ -221,11 +227,11 @@ public sealed class FallbackStore(IConnectionMultiplexer redis, IOptions<Coordin
         => (long)await EvalAsync(RenewOrReleaseScript, [Key("lease", user)], [leaseId, 0]) == 1;
 
     /// <summary>The user's live fallback leases.</summary>
-    public Task<IReadOnlyList<FallbackLease>> ListLeasesAsync(string user) => state.Redis.RunAsync<IReadOnlyList<FallbackLease>>(async () =>
+    public Task<IReadOnlyList<LeaseInfo>> ListLeasesAsync(string user) => state.Redis.RunAsync<IReadOnlyList<LeaseInfo>>(async () =>
     {
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         var entries = await redis.GetDatabase().SortedSetRangeByScoreWithScoresAsync(Key("lease", user), now, double.PositiveInfinity);
-        return [.. entries.Select(e => ParseLease(e.Element.ToString(), (long)e.Score)).OfType<FallbackLease>()];
+        return [.. entries.Select(e => FallbackLeaseMembers.Parse(e.Element.ToString(), (long)e.Score)).OfType<LeaseInfo>()];
     });
 
     /// <summary>
@@ -297,12 +303,4 @@ public sealed class FallbackStore(IConnectionMultiplexer redis, IOptions<Coordin
         => (RedisResult[])(await EvalAsync(script, keys, args))!;
 
     private string Key(string kind, string id) => GrainKeys.RedisFallbackKey(_prefix, kind, id);
-
-    private static FallbackLease? ParseLease(string member, long expiresAtMs)
-    {
-        var parts = member.Split('|');
-        return parts.Length == 3 && long.TryParse(parts[2], NumberStyles.None, CultureInfo.InvariantCulture, out var acquired)
-            ? new FallbackLease(parts[0], parts[1], acquired, expiresAtMs)
-            : null;
-    }
 }

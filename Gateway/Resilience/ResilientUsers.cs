@@ -28,6 +28,8 @@ public sealed class ResilientUsers(IGrainFactory grains, ResilienceState state, 
     public async Task<(LeaseAcquireResult Result, ServedMode Mode)> AcquireAsync(string user, string instanceId, long? ttlMs)
     {
         var ttl = ttlMs ?? (long)_defaults.DefaultTtl.TotalMilliseconds;
+        // The gateway names the lease, so that if it stops waiting for the grain it can take that very lease back.
+        var leaseId = GrainKeys.NewOpaqueId();
         Task<LeaseAcquireResult>? grainCall = null;
         (LeaseAcquireResult Value, ServedMode Mode) answer = default;
         var answeredByGrain = false;
@@ -36,7 +38,7 @@ public sealed class ResilientUsers(IGrainFactory grains, ResilienceState state, 
             answer = await state.DecideAsync(
                 state.Options.Leases,
                 state.Options.LeasesWithoutRedis,
-                () => grainCall = grains.GetGrain<IUserLeaseGrain>(user).TryAcquireLeaseAsync(new LeaseAcquireRequest(instanceId, ttlMs)),
+                () => grainCall = grains.GetGrain<IUserLeaseGrain>(user).TryAcquireLeaseAsync(new LeaseAcquireRequest(instanceId, ttlMs, leaseId)),
                 async () =>
                 {
                     var r = await Fallback.AcquireLeaseAsync(user, Limit(user), ttl, instanceId);
@@ -51,7 +53,7 @@ public sealed class ResilientUsers(IGrainFactory grains, ResilienceState state, 
             {
                 // This caller was not answered by the grain (timeout, or an error after it): if the grain grants
                 // the slot anyway, give it back.
-                _ = ReleaseOrphanAsync(user, grainCall);
+                _ = ReleaseOrphanAsync(user, leaseId, grainCall);
             }
         }
 
@@ -63,19 +65,45 @@ public sealed class ResilientUsers(IGrainFactory grains, ResilienceState state, 
         return answer;
     }
 
-    private async Task ReleaseOrphanAsync(string user, Task<LeaseAcquireResult> late)
+    /// <summary>
+    /// Takes back a lease the caller was not told about. Waits for the grain's answer first (a release that overtook
+    /// the acquire would otherwise free nothing); when that answer never comes (the call timed out, the acquire may
+    /// still be queued at the grain), releases by id anyway: the grain then refuses the late acquire of that id.
+    /// </summary>
+    private async Task ReleaseOrphanAsync(string user, string leaseId, Task<LeaseAcquireResult> late)
     {
         try
         {
-            if (await late is { Granted: true, LeaseId: { } orphan })
+            var answer = await late;
+            if (!answer.Granted)
             {
-                await grains.GetGrain<IUserLeaseGrain>(user).ReleaseLeaseAsync(orphan);
-                OrphansReleased.Add(1);
+                return;
             }
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
-            // The call failed after all (nothing was granted), or the release did: the lease then ends at its ttl.
+            // Unknown outcome: release below.
+        }
+
+        for (var attempt = 1; attempt <= 3; attempt++)
+        {
+            try
+            {
+                if (await grains.GetGrain<IUserLeaseGrain>(user).ReleaseLeaseAsync(leaseId))
+                {
+                    OrphansReleased.Add(1);
+                }
+
+                return;
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException && attempt < 3)
+            {
+                await Task.Delay(TimeSpan.FromSeconds(attempt));
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                // The cluster stays unreachable: the lease, if granted, ends at its ttl.
+            }
         }
     }
 
@@ -98,27 +126,15 @@ public sealed class ResilientUsers(IGrainFactory grains, ResilienceState state, 
             : (await state.CallClusterAsync(() => grains.GetGrain<IUserLeaseGrain>(user).ReleaseLeaseAsync(leaseId)), ServedMode.Normal);
 
     /// <summary>
-    /// The user's live leases: the grain's and, in cluster mode, the fallback's (a fallback lease lives until it is
-    /// released or expires, whatever the mode by then). A listing is not a decision: it waits for the grain (the
-    /// cluster's response timeout), so a listing is complete or an error, never a partial answer.
+    /// The user's live leases, the grain's and the fallback's (the grain lists both, so every view of a user counts
+    /// the same leases). A listing is not a decision: it waits for the grain (the cluster's response timeout), so a
+    /// listing is complete or an error, never a partial answer.
     /// </summary>
     public async Task<LeaseSnapshot> ListAsync(string user)
     {
         var snapshot = await grains.GetGrain<IUserLeaseGrain>(user).GetSnapshotAsync();
         _limits.Set(user, snapshot.Limit);
-        if (!state.Enabled)
-        {
-            return snapshot;
-        }
-
-        var extra = await Fallback.ListLeasesAsync(user);
-        if (extra.Count == 0)
-        {
-            return snapshot;
-        }
-
-        var leases = snapshot.Leases.Concat(extra.Select(l => new LeaseInfo(l.LeaseId, l.InstanceId, l.AcquiredAtMs, l.ExpiresAtMs))).ToList();
-        return new LeaseSnapshot(leases.Count, snapshot.Limit, leases);
+        return snapshot;
     }
 
     /// <summary>Charges bytes against the user's budget.</summary>

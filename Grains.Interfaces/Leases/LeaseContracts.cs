@@ -3,8 +3,14 @@ namespace Orleans.Coordinator.Grains.Interfaces.Leases;
 /// <summary>Asks for one connection slot for a user.</summary>
 /// <param name="InstanceId">The proxy instance that holds the connection.</param>
 /// <param name="TtlMs">How long the lease lives without renewal; null for the configured default.</param>
+/// <param name="LeaseId">
+/// The id the lease gets (a <see cref="GrainKeys.TryLeaseId"/> key, 128 random bits as from
+/// <see cref="GrainKeys.NewOpaqueId"/>); null lets the grain choose. With an id the acquire is idempotent: a retry
+/// of one already granted answers the same lease, and one released before it arrived (a caller that gave up on it)
+/// is refused, so a late acquire never leaves a slot nobody holds.
+/// </param>
 [GenerateSerializer, Immutable, Alias("coordinator.LeaseAcquireRequest")]
-public sealed record LeaseAcquireRequest([property: Id(0)] string InstanceId, [property: Id(1)] long? TtlMs = null);
+public sealed record LeaseAcquireRequest([property: Id(0)] string InstanceId, [property: Id(1)] long? TtlMs = null, [property: Id(2)] string? LeaseId = null);
 
 /// <summary>The answer to <see cref="IUserLeaseGrain.TryAcquireLeaseAsync"/>.</summary>
 /// <param name="Granted">True when a slot was taken and persisted.</param>
@@ -48,3 +54,21 @@ public sealed record ByteBudgetResult([property: Id(0)] bool Allowed, [property:
 /// <summary>A user's byte budget as it stands.</summary>
 [GenerateSerializer, Immutable, Alias("coordinator.ByteBudgetSnapshot")]
 public sealed record ByteBudgetSnapshot([property: Id(0)] long Used, [property: Id(1)] long Budget, [property: Id(2)] long BudgetWindowMs, [property: Id(3)] long ResetAtMs);
+
+/// <summary>
+/// The members of a user's Redis fallback lease set (<c>{prefix}fb:lease:{user}</c>, a sorted set scored by expiry):
+/// <c>{leaseId}|{instanceId}|{acquiredAtMs}</c>. Lease and instance ids never hold <c>|</c> (<see cref="GrainKeys.TryLeaseId"/>,
+/// <see cref="GrainKeys.TryInstanceId"/>), so the member is unambiguous.
+/// </summary>
+public static class FallbackLeaseMembers
+{
+    /// <summary>The lease a member names, with its expiry (the member's score); null for a member of another shape.</summary>
+    public static LeaseInfo? Parse(string member, long expiresAtMs)
+    {
+        ArgumentNullException.ThrowIfNull(member);
+        var parts = member.Split('|');
+        return parts.Length == 3 && long.TryParse(parts[2], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var acquired)
+            ? new LeaseInfo(parts[0], parts[1], acquired, expiresAtMs)
+            : null;
+    }
+}

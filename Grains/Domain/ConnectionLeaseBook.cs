@@ -114,6 +114,13 @@ public sealed class ConnectionLeaseBook
     /// <summary>True when <paramref name="instanceId"/> holds a live lease at <paramref name="nowMs"/>.</summary>
     public bool HasLiveLeaseFrom(string instanceId, long nowMs) => _leases.Any(l => l.InstanceId == instanceId && !l.IsExpired(nowMs));
 
+    /// <summary>The lease with <paramref name="leaseId"/>, expired or not; null when none.</summary>
+    public ConnectionLease? Find(string leaseId)
+    {
+        var at = IndexOf(leaseId);
+        return at >= 0 ? _leases[at] : null;
+    }
+
     /// <summary>Removes a lease; false when it was not held.</summary>
     public bool Release(string leaseId)
     {

@@ -12,6 +12,9 @@ public interface IFallbackLeases
 {
     /// <summary>Live fallback leases of <paramref name="user"/>.</summary>
     Task<int> CountLiveAsync(string user, long nowMs);
+
+    /// <summary>The live fallback leases of <paramref name="user"/>, for the user's snapshot and listing.</summary>
+    Task<IReadOnlyList<Interfaces.Leases.LeaseInfo>> ListLiveAsync(string user, long nowMs);
 }
 
 /// <summary>Embedded mode: there is no fallback.</summary>
@@ -19,6 +22,9 @@ public sealed class NoFallbackLeases : IFallbackLeases
 {
     /// <inheritdoc/>
     public Task<int> CountLiveAsync(string user, long nowMs) => Task.FromResult(0);
+
+    /// <inheritdoc/>
+    public Task<IReadOnlyList<Interfaces.Leases.LeaseInfo>> ListLiveAsync(string user, long nowMs) => Task.FromResult<IReadOnlyList<Interfaces.Leases.LeaseInfo>>([]);
 }
 
 /// <summary>Counts the members of <c>{prefix}fb:lease:{user}</c> that expire after now.</summary>
@@ -28,4 +34,13 @@ public sealed class RedisFallbackLeases(CoordinatorRedis redis, IOptions<Coordin
     public Task<int> CountLiveAsync(string user, long nowMs)
         => redis.RunAsync("ZCOUNT", async db => (int)await db.SortedSetLengthAsync(
             GrainKeys.RedisFallbackKey(options.Value.KeyPrefix, "lease", user), nowMs, double.PositiveInfinity, StackExchange.Redis.Exclude.Start));
+
+    /// <inheritdoc/>
+    public Task<IReadOnlyList<Interfaces.Leases.LeaseInfo>> ListLiveAsync(string user, long nowMs)
+        => redis.RunAsync<IReadOnlyList<Interfaces.Leases.LeaseInfo>>("ZRANGEBYSCORE", async db =>
+        {
+            var entries = await db.SortedSetRangeByScoreWithScoresAsync(
+                GrainKeys.RedisFallbackKey(options.Value.KeyPrefix, "lease", user), nowMs, double.PositiveInfinity, StackExchange.Redis.Exclude.Start);
+            return [.. entries.Select(e => Interfaces.Leases.FallbackLeaseMembers.Parse(e.Element.ToString(), (long)e.Score)).OfType<Interfaces.Leases.LeaseInfo>()];
+        });
 }

@@ -26,8 +26,12 @@ internal sealed partial class UserLeaseGrain(
 {
     private const int MaxWriteAttempts = 3;
 
+    private const int MaxCancelled = 256;
+    private const long CancelledForMs = 600_000;
+
     private ConnectionLeaseBook? _book;
     private bool _mustReload;
+    private Dictionary<string, long>? _cancelled;
 
     private int Limit => state.State.MaxConnections ?? options.Value.DefaultMaxConnections;
 
@@ -41,6 +45,11 @@ internal sealed partial class UserLeaseGrain(
 
         LeaseLimits.ValidateTtl(request.TtlMs);
         var ttl = request.TtlMs ?? (long)options.Value.DefaultTtl.TotalMilliseconds;
+        string? givenId = null;
+        if (request.LeaseId is not null && (!GrainKeys.TryLeaseId(request.LeaseId, out givenId, out _) || givenId.StartsWith(GrainKeys.FallbackIdPrefix, StringComparison.Ordinal)))
+        {
+            throw new CoordinatorValidationException("leaseId", "leaseId must be a lease id (letters, digits and . _ - @ + = : ~ !, at most 64) that does not start with 'fb-'.");
+        }
 
         // Before the first lease from an instance, record this user in that instance's lease index (durably),
         // so the instance's death or goodbye finds and releases it.
@@ -50,18 +59,33 @@ internal sealed partial class UserLeaseGrain(
             await GrainFactory.GetGrain<IInstanceLeaseIndexGrain>(InstanceKeys.LeaseIndex(instanceId, user)).TrackAsync(user);
         }
 
-        // Leases a gateway granted from its Redis fallback while it could not reach the cluster count too.
-        var heldElsewhere = await fallbackLeases.CountLiveAsync(user, clock.NowMs);
-        return await UpdateAsync((book, now) =>
-        {
-            var pruned = book.PruneExpired(now);
-            var decision = book.TryAcquire(now, NewLeaseId(), instanceId, ttl, Limit, heldElsewhere);
-            LeasesChanged((decision.Granted ? 1 : 0) - pruned);
-            var result = new LeaseAcquireResult(
-                decision.Granted, decision.Lease?.LeaseId, decision.Active, decision.Limit,
-                decision.Granted ? decision.Lease!.ExpiresAtMs : decision.EarliestExpiryMs);
-            return (result, decision.Granted || pruned > 0);
-        });
+        return await UpdateAsync(
+            // Leases a gateway granted from its Redis fallback count too. Counted again on every attempt: a fallback
+            // grant changes this state's ETag (the fallback script fences the grain), so a decision that missed one
+            // fails its write and is made again with the fresh count.
+            () => fallbackLeases.CountLiveAsync(user, clock.NowMs),
+            (book, now, heldElsewhere) =>
+            {
+                var pruned = book.PruneExpired(now);
+                if (givenId is not null && book.Find(givenId) is { } existing)
+                {
+                    // A retry of an acquire that was granted: the same lease.
+                    return (new LeaseAcquireResult(true, existing.LeaseId, book.CountActive(now) + heldElsewhere, Limit, existing.ExpiresAtMs), pruned > 0);
+                }
+
+                if (givenId is not null && _cancelled?.ContainsKey(givenId) == true)
+                {
+                    // Released before this acquire arrived: its caller gave up on it, so nobody would hold the slot.
+                    return (new LeaseAcquireResult(false, null, book.CountActive(now) + heldElsewhere, Limit, 0), pruned > 0);
+                }
+
+                var decision = book.TryAcquire(now, givenId ?? NewLeaseId(), instanceId, ttl, Limit, heldElsewhere);
+                LeasesChanged((decision.Granted ? 1 : 0) - pruned);
+                var result = new LeaseAcquireResult(
+                    decision.Granted, decision.Lease?.LeaseId, decision.Active, decision.Limit,
+                    decision.Granted ? decision.Lease!.ExpiresAtMs : decision.EarliestExpiryMs);
+                return (result, decision.Granted || pruned > 0);
+            });
     }
 
     public Task<LeaseRenewResult> RenewLeaseAsync(string leaseId, long? ttlMs = null)
@@ -83,6 +107,11 @@ internal sealed partial class UserLeaseGrain(
             var released = book.Release(leaseId);
             var pruned = book.PruneExpired(now);
             LeasesChanged(-(released ? 1 : 0) - pruned);
+            if (!released)
+            {
+                Cancel(leaseId, now);
+            }
+
             return (released, released || pruned > 0);
         });
 
@@ -106,14 +135,20 @@ internal sealed partial class UserLeaseGrain(
         });
     }
 
+    /// <summary>
+    /// The user's live leases: this grain's and the fallback's (a fallback lease lives until it is released or expires,
+    /// whatever the mode by then), so the snapshot, the listing and the limit decisions count the same leases.
+    /// </summary>
     public async Task<LeaseSnapshot> GetSnapshotAsync()
     {
         var book = await GetBookAsync();
         var now = clock.NowMs;
+        var elsewhere = await fallbackLeases.ListLiveAsync(this.GetPrimaryKeyString(), now);
         var live = book.Leases
             .Where(l => !l.IsExpired(now))
-            .OrderBy(l => l.AcquiredAtMs)
             .Select(l => new LeaseInfo(l.LeaseId, l.InstanceId, l.AcquiredAtMs, l.ExpiresAtMs))
+            .Concat(elsewhere)
+            .OrderBy(l => l.AcquiredAtMs)
             .ToList();
         return new LeaseSnapshot(live.Count, Limit, live);
     }
@@ -122,12 +157,20 @@ internal sealed partial class UserLeaseGrain(
     /// Runs a decision against the book and, when it changed something, persists before answering.
     /// Nothing is acknowledged that is not durable.
     /// </summary>
-    private async Task<T> UpdateAsync<T>(Func<ConnectionLeaseBook, long, (T Result, bool Changed)> decide)
+    private Task<T> UpdateAsync<T>(Func<ConnectionLeaseBook, long, (T Result, bool Changed)> decide)
+        => UpdateAsync(static () => Task.FromResult(0), (book, now, _) => decide(book, now));
+
+    /// <summary>
+    /// As <see cref="UpdateAsync{T}(Func{ConnectionLeaseBook, long, ValueTuple{T, bool}})"/>, reading
+    /// <paramref name="before"/> after the state on each attempt (a retry after an ETag conflict reads it again).
+    /// </summary>
+    private async Task<T> UpdateAsync<T>(Func<Task<int>> before, Func<ConnectionLeaseBook, long, int, (T Result, bool Changed)> decide)
     {
         for (var attempt = 1; ; attempt++)
         {
             var book = await GetBookAsync();
-            var (result, changed) = decide(book, clock.NowMs);
+            var read = await before();
+            var (result, changed) = decide(book, clock.NowMs, read);
             if (!changed)
             {
                 return result;
@@ -172,6 +215,27 @@ internal sealed partial class UserLeaseGrain(
         }
 
         return _book;
+    }
+
+    /// <summary>
+    /// Remembers a lease id released before it was granted (a gateway that gave up on an acquire releases its id), so
+    /// the acquire, if it arrives later, is refused. In memory, bounded: the acquire it guards against is already
+    /// queued to this activation.
+    /// </summary>
+    private void Cancel(string leaseId, long now)
+    {
+        _cancelled ??= new Dictionary<string, long>(StringComparer.Ordinal);
+        if (_cancelled.Count >= MaxCancelled)
+        {
+            // Forget the expired ones; if none has expired, the older half.
+            var cutoff = _cancelled.Values.Any(at => now - at > CancelledForMs) ? now - CancelledForMs : _cancelled.Values.Order().ElementAt(MaxCancelled / 2);
+            foreach (var old in _cancelled.Where(c => c.Value <= cutoff).Select(c => c.Key).ToList())
+            {
+                _cancelled.Remove(old);
+            }
+        }
+
+        _cancelled[leaseId] = now;
     }
 
     private static LeaseEntry ToEntry(ConnectionLease lease) => new()

@@ -31,6 +31,47 @@ public sealed class UserLeaseGrainTests(InMemoryClusterFixture fixture)
     }
 
     [Fact]
+    public async Task TryAcquireLease_WithTheCallersLeaseId_IsIdempotent()
+    {
+        var user = NewUser();
+        var id = GrainKeys.NewOpaqueId();
+
+        var first = await user.TryAcquireLeaseAsync(new LeaseAcquireRequest("p", LeaseId: id));
+        var retry = await user.TryAcquireLeaseAsync(new LeaseAcquireRequest("p", LeaseId: id));
+
+        Assert.True(first.Granted);
+        Assert.Equal(id, first.LeaseId);
+        Assert.True(retry.Granted);
+        Assert.Equal(id, retry.LeaseId);
+        Assert.Equal(first.ExpiresAtMs, retry.ExpiresAtMs);
+        Assert.Equal(1, (await user.GetSnapshotAsync()).Active);
+    }
+
+    [Fact]
+    public async Task TryAcquireLease_ReleasedBeforeItArrived_IsRefused_SoNoSlotIsOrphaned()
+    {
+        // A gateway that gave up on an acquire releases its lease id; the acquire, arriving late, must not grant.
+        var user = NewUser();
+        var id = GrainKeys.NewOpaqueId();
+
+        Assert.False(await user.ReleaseLeaseAsync(id));
+        var late = await user.TryAcquireLeaseAsync(new LeaseAcquireRequest("p", LeaseId: id));
+
+        Assert.False(late.Granted);
+        Assert.Equal(0, (await user.GetSnapshotAsync()).Active);
+    }
+
+    [Theory]
+    [InlineData("fb-0123456789abcdef")]
+    [InlineData("has space")]
+    public async Task TryAcquireLease_WithAnUnusableLeaseId_IsRefusedNamingTheField(string id)
+    {
+        var ex = await Assert.ThrowsAsync<CoordinatorValidationException>(() => NewUser().TryAcquireLeaseAsync(new LeaseAcquireRequest("p", LeaseId: id)));
+
+        Assert.Equal("leaseId", ex.Field);
+    }
+
+    [Fact]
     public async Task ReleaseLease_FreesSlot_AndSecondReleaseIsHarmless()
     {
         var user = NewUser();
