@@ -58,6 +58,9 @@ public static partial class GatewayHostingExtensions
         services.AddOpenApi();
         services.AddGrpc(o => o.Interceptors.Add<GrpcErrorInterceptor>());
         builder.AddCoordinatorTelemetry("orleans-coordinator-gateway");
+        // While no silo is reachable, the Orleans client warns once per message it cannot send: a log line per request
+        // at the very moment the gateway must answer fast from the fallback. The breaker's own line says it once.
+        builder.Logging.AddFilter("Orleans.Messaging.ClientMessageCenter", LogLevel.Error);
 
         var gateway = builder.Configuration.GetSection(CoordinatorGatewayOptions.SectionName).Get<CoordinatorGatewayOptions>() ?? new();
         var listening = GatewayEndpoints.Configure(builder, gateway.GrpcPort);
@@ -72,7 +75,8 @@ public static partial class GatewayHostingExtensions
         {
             mode = GatewayMode.Cluster;
             builder.AddClusterClient(redis);
-            services.AddSingleton(sp => ActivatorUtilities.CreateInstance<ResilienceState>(sp, true));
+            services.AddSingleton<ClusterReachability>();
+            services.AddSingleton(sp => ActivatorUtilities.CreateInstance<ResilienceState>(sp, true, sp.GetRequiredService<ClusterReachability>()));
             services.AddSingleton<IResilienceReport>(sp => sp.GetRequiredService<ResilienceState>());
             services.AddSingleton<FallbackStore>();
             services.AddHostedService<RecoveryProbe>();

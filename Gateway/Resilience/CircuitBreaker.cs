@@ -109,12 +109,16 @@ public sealed class CircuitBreaker(string name, int failureThreshold, TimeSpan o
         Raise(changed, BreakerState.Closed);
     }
 
-    /// <summary>The dependency failed or did not answer in time.</summary>
-    public void Failure()
+    /// <summary>Why the last failure counted (for the log line when the breaker opens); null before any.</summary>
+    public string? LastFailure { get; private set; }
+
+    /// <summary>The dependency failed or did not answer in time; <paramref name="reason"/> says how.</summary>
+    public void Failure(string? reason = null)
     {
         bool changed = false;
         lock (_gate)
         {
+            LastFailure = reason ?? LastFailure;
             _failures++;
             if (_state == BreakerState.HalfOpen || (_state == BreakerState.Closed && _failures >= BreakerFailureThreshold))
             {

@@ -34,8 +34,19 @@ public sealed class ResilienceOptions : IValidatableOptions
     /// <summary>The configuration section name.</summary>
     public const string SectionName = "Resilience";
 
-    /// <summary>The most a data-plane check (lease, bytes, rate limit, tokens, mapping lookup) waits for the cluster, and then for Redis.</summary>
+    /// <summary>
+    /// The most a data-plane check (lease, bytes, rate limit, tokens, mapping lookup) waits for a cluster that does not
+    /// answer, and then for Redis.
+    /// </summary>
     public TimeSpan DataPlaneTimeout { get; set; } = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>
+    /// The most a data-plane check waits for a slow grain call while the cluster answers (a ping, or other calls): the
+    /// first call to a user's grains activates them and reads their state, which can take longer than
+    /// <see cref="DataPlaneTimeout"/> on a busy machine. The fallback is for an unreachable cluster, not a slow call.
+    /// A value below <see cref="DataPlaneTimeout"/> counts as <see cref="DataPlaneTimeout"/>.
+    /// </summary>
+    public TimeSpan SlowCallTimeout { get; set; } = TimeSpan.FromMilliseconds(500);
 
     /// <summary>Consecutive failures of a dependency that open its circuit breaker.</summary>
     public int BreakerFailureThreshold { get; set; } = 5;
@@ -82,6 +93,11 @@ public sealed class ResilienceOptions : IValidatableOptions
         if (DataPlaneTimeout < TimeSpan.FromMilliseconds(1) || DataPlaneTimeout > TimeSpan.FromSeconds(30))
         {
             yield return "Resilience:DataPlaneTimeout must be between 00:00:00.001 and 00:00:30.";
+        }
+
+        if (SlowCallTimeout < TimeSpan.FromMilliseconds(1) || SlowCallTimeout > TimeSpan.FromSeconds(30))
+        {
+            yield return "Resilience:SlowCallTimeout must be between 00:00:00.001 and 00:00:30.";
         }
 
         if (BreakerFailureThreshold is < 1 or > 1000)

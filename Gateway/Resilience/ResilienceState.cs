@@ -33,14 +33,19 @@ public sealed partial class ResilienceState : Hosting.IResilienceReport
 
     private readonly ILogger<ResilienceState> _logger;
 
-    /// <summary>Builds both guards from the options.</summary>
-    public ResilienceState(bool enabled, IOptions<ResilienceOptions> options, TimeProvider time, ILogger<ResilienceState> logger)
+    /// <summary>
+    /// Builds both guards from the options. With <paramref name="reachability"/>, a slow cluster call is given up
+    /// only when the cluster does not answer a ping (see <see cref="DependencyGuard"/>).
+    /// </summary>
+    public ResilienceState(bool enabled, IOptions<ResilienceOptions> options, TimeProvider time, ILogger<ResilienceState> logger, ClusterReachability? reachability = null)
     {
+        ArgumentNullException.ThrowIfNull(options);
         var o = options.Value;
         Enabled = enabled;
         Options = o;
         _logger = logger;
-        Cluster = new DependencyGuard(new CircuitBreaker("cluster", o.BreakerFailureThreshold, o.BreakerOpenFor, time), o.DataPlaneTimeout, DependencyGuard.IsClusterOutage);
+        Cluster = new DependencyGuard(new CircuitBreaker("cluster", o.BreakerFailureThreshold, o.BreakerOpenFor, time), o.DataPlaneTimeout, DependencyGuard.IsClusterOutage,
+            reachability, o.SlowCallTimeout);
         Redis = new DependencyGuard(new CircuitBreaker("redis", o.BreakerFailureThreshold, o.BreakerOpenFor, time), o.DataPlaneTimeout, DependencyGuard.IsRedisOutage);
         Cluster.Breaker.StateChanged += OnStateChanged;
         Redis.Breaker.StateChanged += OnStateChanged;
@@ -169,9 +174,19 @@ public sealed partial class ResilienceState : Hosting.IResilienceReport
     private void OnStateChanged(CircuitBreaker breaker, BreakerState state)
     {
         BreakerTransitions.Add(1, new KeyValuePair<string, object?>("dependency", breaker.Name), new KeyValuePair<string, object?>("state", state.ToString()));
-        LogBreaker(_logger, breaker.Name, state);
+        if (state == BreakerState.Open)
+        {
+            LogBreakerOpen(_logger, breaker.Name, breaker.LastFailure ?? "unknown");
+        }
+        else
+        {
+            LogBreaker(_logger, breaker.Name, state);
+        }
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Circuit breaker for {Dependency} is now {State}.")]
     private static partial void LogBreaker(ILogger logger, string dependency, BreakerState state);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Circuit breaker for {Dependency} is now Open; last failure: {Reason}")]
+    private static partial void LogBreakerOpen(ILogger logger, string dependency, string reason);
 }
