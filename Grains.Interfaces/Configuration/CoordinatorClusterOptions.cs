@@ -36,7 +36,7 @@ public sealed class CoordinatorClusterOptions : IValidatableOptions
     public TimeSpan ResponseTimeout { get; set; } = TimeSpan.FromSeconds(3);
 
     /// <summary>How often clients refresh the list of live gateways from membership.</summary>
-    public TimeSpan GatewayListRefreshPeriod { get; set; } = TimeSpan.FromSeconds(5);
+    public TimeSpan GatewayListRefreshPeriod { get; set; } = TimeSpan.FromSeconds(2);
 
     /// <summary>
     /// Grain locations a silo remembers (Orleans' directory cache, 1,000,000 by default). Entries stay after their

@@ -2,7 +2,6 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
-using System.Net.Http.Headers;
 using Orleans.Coordinator.Tests.Infrastructure;
 
 namespace Orleans.Coordinator.Tests.Resilience;
@@ -16,7 +15,6 @@ namespace Orleans.Coordinator.Tests.Resilience;
 [Collection(SerialTimingCollection.Name)]
 public sealed class FirstTouchTests(ITestOutputHelper output)
 {
-    private const string Token = "first-touch-admin-token-0123456789";
     private const int Users = 1000;
     private const int InFlight = 16;
 
@@ -24,24 +22,8 @@ public sealed class FirstTouchTests(ITestOutputHelper output)
     public async Task FirstTouchAcquires_OnAHealthyCluster_AreAllAnsweredByTheGrains()
     {
         // Arrange: Redis, two silos and a gateway as processes, as the quick start runs them.
-        await using var redis = await RedisServer.StartAsync();
-        var common = new Dictionary<string, string>
-        {
-            ["Redis__ConnectionString"] = redis.ConnectionString,
-            ["Orleans__ServiceId"] = "touch" + Guid.NewGuid().ToString("N")[..8],
-            ["Auth__AdminTokens__0"] = Token,
-            ["Logging__LogLevel__Default"] = "Warning",
-            ["Security__SessionKeys__0__Id"] = "k1",
-            ["Security__SessionKeys__0__Key"] = TestSecrets.NewSessionKey,
-            ["Security__ApiKeyHmacSecret"] = TestSecrets.HmacSecret,
-        };
-        await using var first = CoordinatorProcess.Start("Silo", RedisServer.FreePort(), Silo(common));
-        await using var second = CoordinatorProcess.Start("Silo", RedisServer.FreePort(), Silo(common));
-        await Task.WhenAll(first.WaitUntilReadyAsync(TimeSpan.FromSeconds(90)), second.WaitUntilReadyAsync(TimeSpan.FromSeconds(90)));
-        await using var gateway = CoordinatorProcess.Start("Gateway", RedisServer.FreePort(), new Dictionary<string, string>(common) { ["Gateway__GrpcPort"] = "-1" });
-        await gateway.WaitUntilReadyAsync(TimeSpan.FromSeconds(90));
-        using var http = new HttpClient { BaseAddress = gateway.BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
-        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Token);
+        await using var cluster = await ProcessCluster.StartAsync("touch");
+        var (http, gateway) = (cluster.Http, cluster.Gateway);
 
         // Act: 1,000 first-touch acquires, 16 in flight.
         var run = Guid.NewGuid().ToString("N")[..6];
@@ -68,10 +50,4 @@ public sealed class FirstTouchTests(ITestOutputHelper output)
             $"not every acquire was granted: {string.Join(", ", answers.GroupBy(a => (int)a.Status).Select(g => $"{g.Key} x{g.Count()}"))}. Gateway output:{Environment.NewLine}{gateway.Output}");
         Assert.True(fallback == 0, $"{fallback} of {Users} first-touch acquires were answered by the fallback on a healthy cluster. Gateway output:{Environment.NewLine}{gateway.Output}");
     }
-
-    private static Dictionary<string, string> Silo(Dictionary<string, string> common) => new(common)
-    {
-        ["Orleans__SiloPort"] = RedisServer.FreePort().ToString(CultureInfo.InvariantCulture),
-        ["Orleans__GatewayPort"] = RedisServer.FreePort().ToString(CultureInfo.InvariantCulture),
-    };
 }
