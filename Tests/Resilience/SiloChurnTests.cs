@@ -25,8 +25,8 @@ public sealed class SiloChurnTests(ITestOutputHelper output)
         var cluster = await RedisClusterFixture.StartClusterAsync(redis, prefix, silos: 2);
         try
         {
-            // The grains' invariants are what this test is about: a generous data-plane timeout, and leases fail
-            // closed instead of falling back (the fallback's transition over-admission is measured in ClusterOutageTests).
+            // The grains' invariants are what this test is about: a generous data-plane timeout; leases in the default
+            // Fallback mode (fallback leases are listed by the grains too, so the checks below count them).
             await using var gateway = await GatewayHost.StartAsync(RedisClusterFixture.StandaloneGatewaySettings(redis, prefix, cluster, new Dictionary<string, string?>
             {
                 ["Resilience:DataPlaneTimeout"] = "00:00:05",
@@ -34,6 +34,10 @@ public sealed class SiloChurnTests(ITestOutputHelper output)
             using var http = gateway.CreateClient();
             var users = Enumerable.Range(0, Users).Select(_ => TestKeys.User("churn")).ToList();
             var held = new ConcurrentDictionary<string, ConcurrentDictionary<string, byte>>(users.ToDictionary(u => u, _ => new ConcurrentDictionary<string, byte>()));
+
+            // A release whose answer was lost (503 or a timeout while a silo died) may still have been applied: its lease
+            // is neither held nor known to be gone, so the lost-lease check leaves it out (it was counted as lost before).
+            var uncertain = new ConcurrentDictionary<string, byte>();
             var tokens = new ConcurrentQueue<long>();
             var lockName = TestKeys.User("churn-lock");
             var (acknowledged, failures) = (0, 0);
@@ -47,9 +51,18 @@ public sealed class SiloChurnTests(ITestOutputHelper output)
                 var random = new Random(worker);
                 while (!stop.IsCancellationRequested)
                 {
-                    await Volatile.Read(ref gate).Task;
-                    var user = users[random.Next(Users)];
+                    // Count this call as in flight before looking at the gate, so that the checks, which close the gate
+                    // and then wait for no call in flight, never overlap a call that slipped past the gate.
                     Interlocked.Increment(ref inFlight);
+                    var open = Volatile.Read(ref gate);
+                    if (!open.Task.IsCompleted)
+                    {
+                        Interlocked.Decrement(ref inFlight);
+                        await open.Task;
+                        continue;
+                    }
+
+                    var user = users[random.Next(Users)];
                     try
                     {
                         if (worker == 0)
@@ -69,9 +82,18 @@ public sealed class SiloChurnTests(ITestOutputHelper output)
                         if (mine.Count > 0 && random.Next(3) == 0)
                         {
                             var leaseId = mine.Keys.First();
-                            if ((await http.DeleteAsync($"/v1/users/{user}/connections/{leaseId}", stop.Token)).StatusCode == HttpStatusCode.NoContent)
+                            mine.TryRemove(leaseId, out _);
+                            try
                             {
-                                mine.TryRemove(leaseId, out _);
+                                if ((await http.DeleteAsync($"/v1/users/{user}/connections/{leaseId}", stop.Token)).StatusCode != HttpStatusCode.NoContent)
+                                {
+                                    uncertain[leaseId] = 0;
+                                }
+                            }
+                            catch
+                            {
+                                uncertain[leaseId] = 0;
+                                throw;
                             }
 
                             continue;
@@ -134,7 +156,7 @@ public sealed class SiloChurnTests(ITestOutputHelper output)
                         listed = [.. (await listing.JsonAsync()).GetProperty("leases").EnumerateArray().Select(l => l.GetProperty("leaseId").GetString()!)];
                         return true;
                     }, TimeSpan.FromSeconds(60), $"round {round}: {user}'s leases to be listed");
-                    var missing = held[user].Keys.Except(listed).ToList();
+                    var missing = held[user].Keys.Except(listed).Except(uncertain.Keys).ToList();
                     Assert.True(missing.Count == 0, $"round {round}: acknowledged leases of {user} lost: {string.Join(", ", missing)}");
                     Assert.True(listed.Count <= Limit, $"round {round}: {user} holds {listed.Count} leases, limit {Limit}");
                     slowestUser = Math.Max(slowestUser, userWatch.ElapsedMilliseconds);
@@ -151,7 +173,8 @@ public sealed class SiloChurnTests(ITestOutputHelper output)
             Assert.True(acknowledged > 50, $"only {acknowledged} leases were acknowledged under churn: the load did not run");
             Assert.True(tokens.Count > 5, $"only {tokens.Count} lock grants under churn");
             output.WriteLine(string.Join(Environment.NewLine, report));
-            output.WriteLine($"{acknowledged} leases acknowledged, {tokens.Count} lock grants (tokens strictly increasing), {failures} calls failed (503/timeouts during churn); 0 acknowledged leases lost.");
+            output.WriteLine($"{acknowledged} leases acknowledged, {tokens.Count} lock grants (tokens strictly increasing), {failures} calls failed (503/timeouts during churn), " +
+                $"{uncertain.Count} releases with a lost answer; 0 acknowledged leases lost.");
         }
         finally
         {
