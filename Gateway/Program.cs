@@ -19,7 +19,7 @@ catch (Exception ex) when (StartupFailure.IsConfigurationError(ex))
 catch (Orleans.Runtime.OrleansException ex)
 {
     // The client gave up finding a silo (Orleans:ClusterId, Orleans:ServiceId and Redis:KeyPrefix name the cluster).
-    Console.Error.WriteLine($"Gateway refused to start: no silo of the cluster answered within 60 s ({ex.GetType().Name}); start a silo, or check Orleans:ClusterId, Orleans:ServiceId and Redis:KeyPrefix.");
+    Console.Error.WriteLine($"Gateway refused to start: it could not join the cluster ({ex.GetType().Name}: {ex.Message}); a silo must be running, with the same Orleans:ClusterId, Orleans:ServiceId and Redis:KeyPrefix.");
     return 2;
 }
 catch (OperationCanceledException)

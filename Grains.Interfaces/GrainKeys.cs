@@ -295,6 +295,14 @@ public static class GrainKeys
     public static string RedisUserLeaseStateKey(string keyPrefix, string serviceId, string user)
         => $"{RedisGrainStatePrefix(keyPrefix, serviceId)}userlease/{user}/leases";
 
+    /// <summary>
+    /// The Redis hash that holds a user byte budget grain's persisted state (<c>UserByteBudgetGrain</c>, state
+    /// <c>bytes</c>, camelCase JSON in field <c>data</c>: <c>byteBudget</c>, <c>budgetWindowMs</c>, <c>windowStartMs</c>,
+    /// <c>used</c>). The gateway's byte fallback script reads it, so every gateway agrees on the window and budget.
+    /// </summary>
+    public static string RedisUserByteBudgetStateKey(string keyPrefix, string serviceId, string user)
+        => $"{RedisGrainStatePrefix(keyPrefix, serviceId)}userbytebudget/{user}/bytes";
+
     /// <summary>Lease and reservation ids minted by a gateway's Redis fallback start with this, so later calls find the right store.</summary>
     public const string FallbackIdPrefix = "fb-";
 

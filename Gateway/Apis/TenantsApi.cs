@@ -130,7 +130,7 @@ public static class TenantsApi
         return removed ? TypedResults.NoContent() : PolicyNotFound(context, tenantKey, policyKey);
     }
 
-    internal static async Task<Results<ContentHttpResult, StatusCodeHttpResult, ProblemHttpResult>> GetConfig(string tenant, HttpContext context, TenantCache cache)
+    internal static async Task<Results<ContentHttpResult, StatusCodeHttpResult, ProblemHttpResult>> GetConfig(string tenant, HttpContext context, TenantCache cache, IGrainFactory grains)
     {
         if (!GrainKeys.TryTenant(tenant, out var key, out var error))
         {
@@ -142,7 +142,11 @@ public static class TenantsApi
             return BadTagHeader(context, badHeader!);
         }
 
-        var document = await cache.GetConfigAsync(key);
+        // A conditional read is answered from the grain, not from this gateway's cache (up to Gateway:TenantCacheTtl
+        // old), so its 304 or 412 is about the version that is current now.
+        var document = precondition == VersionPrecondition.None
+            ? await cache.GetConfigAsync(key)
+            : await grains.GetGrain<ITenantConfigGrain>(key).GetConfigAsync();
         switch (precondition.Evaluate(document?.Version ?? 0, safeMethod: true))
         {
             case PreconditionOutcome.NotModified:

@@ -75,7 +75,8 @@ public static partial class GatewayHostingExtensions
         {
             mode = GatewayMode.Cluster;
             builder.AddClusterClient(redis);
-            services.AddSingleton<ClusterReachability>();
+            services.AddSingleton(sp => new ClusterReachability(sp.GetRequiredService<IGrainFactory>(),
+                sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<ResilienceOptions>>().Value.SlowCallTimeout / 2));
             services.AddSingleton(sp => ActivatorUtilities.CreateInstance<ResilienceState>(sp, true, sp.GetRequiredService<ClusterReachability>()));
             services.AddSingleton<IResilienceReport>(sp => sp.GetRequiredService<ResilienceState>());
             services.AddSingleton<FallbackStore>();

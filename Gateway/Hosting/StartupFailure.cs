@@ -72,7 +72,15 @@ public static class StartupPreflight
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         foreach (var check in services.GetServices<Grains.Interfaces.Configuration.IStartupCheck>())
         {
-            await check.CheckAsync(timeout.Token);
+            try
+            {
+                await check.CheckAsync(timeout.Token);
+            }
+            catch (OperationCanceledException ex) when (timeout.IsCancellationRequested)
+            {
+                throw new Grains.Interfaces.Configuration.CoordinatorConfigurationException(
+                    "Redis did not answer within 30 s: check Redis:ConnectionString (host, port, TLS) and that Redis is running.", ex);
+            }
         }
     }
 

@@ -15,11 +15,14 @@ namespace Orleans.Coordinator.Resilience;
 /// With <paramref name="reachability"/> (the grain cluster), a call still running at the timeout is only given up when
 /// the dependency answered nothing since the call began: no other call succeeded, and the ping (sent when the last
 /// answer is older than <see cref="ClusterReachability.StaleAfter"/>, or half-way through a call that heard nothing)
-/// did not come back. When there is no evidence either way (the ping is still on its way, the cluster answered just
-/// before the call began, or this process is behind its own work) it looks once more after one more timeout: an
-/// unreachable cluster costs a caller at most twice the timeout before the breaker opens. A call to a cluster that
+/// did not come back. While that ping is still on its way the call waits for its verdict (a ping gives up after half
+/// the slow-call bound; after a failed ping, calls stop waiting for pings for 2 s); when there is no evidence either way
+/// (the cluster answered just before the call began, or this process is behind its own work) it looks once more after
+/// one more timeout. An unreachable cluster so costs the first callers up to half the slow-call bound (the first
+/// ping's verdict), and then the timeout, until the breaker opens and answers at once. A call to a cluster that
 /// answers is slow, not cut off: it waits up to <paramref name="slowCallTimeout"/> in all, and counts against the
-/// breaker only past that.
+/// breaker only past that. When a call outlives that bound although the cluster answers (part of the cluster does not:
+/// a frozen silo), calls get no extra time for 2 s, so each call to the silo that does not answer costs the timeout.
 /// </remarks>
 public sealed class DependencyGuard(
     CircuitBreaker breaker, TimeSpan timeout, Func<Exception, bool> isOutage, ClusterReachability? reachability = null, TimeSpan? slowCallTimeout = null)
@@ -96,7 +99,7 @@ public sealed class DependencyGuard(
         if (!reachability!.AnsweredSince(started))
         {
             // Slow so far, and nothing has answered since this call began: ask the cluster directly.
-            reachability.Ping();
+            _ = reachability.Ping();
         }
 
         if (await CompletesWithinAsync(task, timeout - half))
@@ -104,17 +107,34 @@ public sealed class DependencyGuard(
             return await task;
         }
 
-        if (!reachability.AnsweredSince(started))
+        if (!reachability.Patient(Stopwatch.GetTimestamp()))
         {
-            if (!MayBeAHiccup(started, timeout))
+            // A call outlived the slow-call bound moments ago although the cluster answered: part of it does not answer.
+            // No extra time now, except when this process is behind.
+            if (ProcessBehind(started, timeout) && await CompletesWithinAsync(task, timeout))
             {
-                throw new TimeoutException();
+                return await task;
             }
 
-            // No answer yet, but no evidence of an outage either: this process's timer fired late (it was too busy to
-            // run timers and completions on time), or the cluster answered just before this call began, or the ping is
-            // still on its way (a pause of a few tens of ms on a busy machine). Look once more after one more timeout.
-            if (await CompletesWithinAsync(task, timeout))
+            throw new TimeoutException();
+        }
+
+        if (!reachability.AnsweredSince(started))
+        {
+            if (reachability.PingWorthWaitingFor(Stopwatch.GetTimestamp()) is { } ping)
+            {
+                // Nothing answered yet, but the ping is on its way (and pings have not been failing): wait for whichever
+                // comes first, the call or the ping's verdict (it gives up after half the slow-call bound).
+                await Task.WhenAny(task, ping);
+            }
+            else if (MayBeAHiccup(started, timeout))
+            {
+                // No evidence either way: the cluster answered just before this call began, or this process is behind
+                // its own work (a busy gateway is no evidence against the cluster). Look once more after one more timeout.
+                await CompletesWithinAsync(task, timeout);
+            }
+
+            if (task.IsCompleted)
             {
                 return await task;
             }
@@ -127,7 +147,15 @@ public sealed class DependencyGuard(
 
         // The cluster answers: a slow call (a cold activation), not an outage. Wait up to the slow-call bound.
         var left = _slowCallTimeout - Stopwatch.GetElapsedTime(started);
-        return await task.WaitAsync(left > TimeSpan.Zero ? left : TimeSpan.Zero);
+        try
+        {
+            return await task.WaitAsync(left > TimeSpan.Zero ? left : TimeSpan.Zero);
+        }
+        catch (TimeoutException)
+        {
+            reachability.Stuck(Stopwatch.GetTimestamp());
+            throw;
+        }
     }
 
     /// <summary>
@@ -160,8 +188,7 @@ public sealed class DependencyGuard(
 
     private bool MayBeAHiccup(long started, TimeSpan timeout)
         => ProcessBehind(started, timeout)
-           || reachability!.AnsweredSince(started - (long)(ClusterReachability.StaleAfter.TotalSeconds * Stopwatch.Frequency))
-           || reachability.Pinging;
+           || reachability!.AnsweredSince(started - (long)(ClusterReachability.StaleAfter.TotalSeconds * Stopwatch.Frequency));
 
     /// <summary>
     /// True when this process, not the dependency, may be why no answer was seen: the timer fired late, or more work is
@@ -171,9 +198,14 @@ public sealed class DependencyGuard(
     private static bool ProcessBehind(long started, TimeSpan timeout)
         => Stopwatch.GetElapsedTime(started) > timeout * 1.5 || ThreadPool.PendingWorkItemCount > Environment.ProcessorCount;
 
-    /// <summary>Grain-call failures that mean the cluster (not the request) is the problem.</summary>
+    /// <summary>
+    /// Grain-call failures that mean the cluster (not the request) is the problem. A storage ETag conflict
+    /// (<see cref="Orleans.Storage.InconsistentStateException"/>, e.g. a grain that kept losing its write to fallback
+    /// grants for one user) is contention, not an outage.
+    /// </summary>
     public static bool IsClusterOutage(Exception exception)
         => exception is OrleansException or TimeoutException or OperationCanceledException or ObjectDisposedException
+           && exception is not Orleans.Storage.InconsistentStateException
            && !StorageFailures.Is(exception);
 
     /// <summary>Redis error replies that mean the server cannot serve us now (full, loading, a replica, busy, or refusing our credentials).</summary>

@@ -103,21 +103,42 @@ public sealed class FallbackStore(IConnectionMultiplexer redis, IOptions<Coordin
         return 0
         """;
 
-    // KEYS[1] hash {s = window start, u = used}; ARGV budget, windowMs, bytes, anchorMs, anchorBudget (-1: none).
+    // KEYS[1] hash {s = window start, u = bytes charged by the fallback}, KEYS[2] the user byte budget grain's state
+    // hash (camelCase JSON in 'data': byteBudget, budgetWindowMs, windowStartMs, used); ARGV default budget, default
+    // windowMs, bytes. Every gateway reads the same two hashes, so all agree on the budget and the window: the grain's
+    // overrides apply, its window (or the next one aligned on it) is the window, and what the grain last flushed
+    // counts beside what the fallback charged. Without a grain window, the fallback's own opens at the first charge.
+    // Returns {allowed, used, budget, window end}.
     private const string BytesScript = Now + """
-        local window = tonumber(ARGV[2])
-        local anchor = tonumber(ARGV[4])
-        local start = anchor + math.floor((now - anchor) / window) * window
-        local budget = tonumber(ARGV[1])
-        if start + window == anchor and tonumber(ARGV[5]) >= 0 then budget = tonumber(ARGV[5]) end
+        local budget, window = tonumber(ARGV[1]), tonumber(ARGV[2])
+        local gstart, gused = 0, 0
+        local data = redis.call('HGET', KEYS[2], 'data')
+        if data then
+          local grain = cjson.decode(data)
+          if type(grain.byteBudget) == 'number' then budget = grain.byteBudget end
+          if type(grain.budgetWindowMs) == 'number' then window = grain.budgetWindowMs end
+          if type(grain.windowStartMs) == 'number' then gstart = grain.windowStartMs end
+          if type(grain.used) == 'number' then gused = grain.used end
+        end
+        local fstart = tonumber(redis.call('HGET', KEYS[1], 's') or '0')
+        local start
+        if gstart > 0 then
+          start = gstart
+          if now >= gstart + window then start = gstart + math.floor((now - gstart) / window) * window end
+          if gstart ~= start then gused = 0 end
+        elseif fstart > 0 and now < fstart + window then
+          start = fstart
+        else
+          start = now
+        end
         local used = 0
-        if tonumber(redis.call('HGET', KEYS[1], 's') or '-1') == start then used = tonumber(redis.call('HGET', KEYS[1], 'u') or '0') end
+        if fstart == start then used = tonumber(redis.call('HGET', KEYS[1], 'u') or '0') end
         local bytes = tonumber(ARGV[3])
-        if used + bytes > budget then return {0, used, budget, start + window} end
+        if gused + used + bytes > budget then return {0, gused + used, budget, start + window} end
         used = used + bytes
         redis.call('HSET', KEYS[1], 's', string.format('%.0f', start), 'u', string.format('%.0f', used))
         redis.call('PEXPIREAT', KEYS[1], start + window)
-        return {1, used, budget, start + window}
+        return {1, gused + used, budget, start + window}
         """;
 
     // KEYS = counters, hash {s = window start, c = count}; ARGV per key: limit, windowMs, cost, shadow (0/1).
@@ -235,13 +256,14 @@ public sealed class FallbackStore(IConnectionMultiplexer redis, IOptions<Coordin
     });
 
     /// <summary>
-    /// Charges bytes against a fixed window. Windows are aligned on <paramref name="anchorMs"/> (a window end the
-    /// grain reported, or 0); in the window that ends at the anchor, <paramref name="anchorBudget"/> (what the grain
-    /// said was left, or -1) replaces the budget.
+    /// Charges bytes against the user's window: the byte budget grain's persisted window, budget and usage when it has
+    /// them (so every gateway agrees), else <paramref name="budget"/> and <paramref name="windowMs"/> over a window that
+    /// opens at the first charge.
     /// </summary>
-    public async Task<FallbackBytesResult> ConsumeBytesAsync(string user, long budget, long windowMs, long bytes, long anchorMs, long anchorBudget)
+    public async Task<FallbackBytesResult> ConsumeBytesAsync(string user, long budget, long windowMs, long bytes)
     {
-        var r = await EvalArrayAsync(BytesScript, [Key("bytes", user)], [budget, windowMs, bytes, anchorMs, anchorBudget]);
+        RedisKey grainState = GrainKeys.RedisUserByteBudgetStateKey(_prefix, cluster.Value.ServiceId, user);
+        var r = await EvalArrayAsync(BytesScript, [Key("bytes", user), grainState], [budget, windowMs, bytes]);
         return new FallbackBytesResult((long)r[0] == 1, (long)r[1], (long)r[2], (long)r[3]);
     }
 

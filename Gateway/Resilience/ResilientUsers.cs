@@ -19,7 +19,6 @@ public sealed class ResilientUsers(IGrainFactory grains, ResilienceState state, 
         "coordinator.resilience.orphans_released", "{lease}", "Leases the grains granted after the caller had been answered by the fallback, released again.");
 
     private readonly Remembered<int> _limits = new(state.Options.RememberedEntries);
-    private readonly Remembered<ByteBudgetResult> _budgets = new(state.Options.RememberedEntries);
     private readonly LeaseOptions _defaults = leaseOptions.Value;
 
     private FallbackStore Fallback => services.GetRequiredService<FallbackStore>();
@@ -146,18 +145,10 @@ public sealed class ResilientUsers(IGrainFactory grains, ResilienceState state, 
             () => grains.GetGrain<IUserByteBudgetGrain>(user).ConsumeBytesAsync(bytes),
             async () =>
             {
-                var known = _budgets.TryGet(user, out var last) ? last : null;
-                var budget = known?.Budget ?? _defaults.DefaultByteBudget;
-                var window = (long)_defaults.DefaultBudgetWindow.TotalMilliseconds;
-                var r = await Fallback.ConsumeBytesAsync(user, budget, window, bytes, known?.ResetAtMs ?? 0, known?.Remaining ?? -1);
+                var r = await Fallback.ConsumeBytesAsync(user, _defaults.DefaultByteBudget, (long)_defaults.DefaultBudgetWindow.TotalMilliseconds, bytes);
                 return new ByteBudgetResult(r.Allowed, r.Used, r.Budget, Math.Max(0, r.Budget - r.Used), r.ResetAtMs);
             },
             () => new ByteBudgetResult(true, 0, _defaults.DefaultByteBudget, _defaults.DefaultByteBudget, 0));
-        if (answer.Mode == ServedMode.Normal)
-        {
-            _budgets.Set(user, answer.Value);
-        }
-
         return answer;
     }
 

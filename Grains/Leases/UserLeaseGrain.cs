@@ -32,6 +32,7 @@ internal sealed partial class UserLeaseGrain(
     private ConnectionLeaseBook? _book;
     private bool _mustReload;
     private Dictionary<string, long>? _cancelled;
+    private int _leaseDelta;
 
     private int Limit => state.State.MaxConnections ?? options.Value.DefaultMaxConnections;
 
@@ -170,6 +171,7 @@ internal sealed partial class UserLeaseGrain(
         {
             var book = await GetBookAsync();
             var read = await before();
+            _leaseDelta = 0;
             var (result, changed) = decide(book, clock.NowMs, read);
             if (!changed)
             {
@@ -181,6 +183,11 @@ internal sealed partial class UserLeaseGrain(
             {
                 await state.WriteStateAsync();
                 state.State.Leases = null; // the book is the in-memory copy; the list is filled for each write only
+                if (_leaseDelta != 0)
+                {
+                    CoordinatorDiagnostics.ActiveLeases.Add(_leaseDelta); // counted once, for the decision that was written
+                }
+
                 return result;
             }
             catch (InconsistentStateException ex) when (attempt < MaxWriteAttempts)
@@ -247,14 +254,8 @@ internal sealed partial class UserLeaseGrain(
         ExpiresAtMs = lease.ExpiresAtMs,
     };
 
-    /// <summary>Approximate (a retried decision counts again): a gauge for dashboards, not an accounting record.</summary>
-    private static void LeasesChanged(int delta)
-    {
-        if (delta != 0)
-        {
-            CoordinatorDiagnostics.ActiveLeases.Add(delta);
-        }
-    }
+    /// <summary>Notes the change in live leases of the decision being made; the gauge moves once it is written.</summary>
+    private void LeasesChanged(int delta) => _leaseDelta += delta;
 
     private static string NewLeaseId() => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
 

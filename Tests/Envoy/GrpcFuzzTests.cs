@@ -19,7 +19,7 @@ namespace Orleans.Coordinator.Tests.Envoy;
 public sealed class GrpcFuzzTests(FuzzGatewayFixture fixture, ITestOutputHelper output)
 {
     private const int Cases = 1500;
-    private static readonly TimeSpan Budget = TimeSpan.FromSeconds(15);
+    private static readonly TimeSpan Budget = TimeSpan.FromSeconds(10);
     private static readonly Grpc.Core.Metadata ClientToken = new() { { "authorization", $"Bearer {GatewayHost.ClientToken}" } };
     private static readonly uint[] Uints = [0, 1, 2, 9, 10, 11, 1000, int.MaxValue, uint.MaxValue - 1, uint.MaxValue];
     private static readonly ulong[] Ulongs = [0, 1, 10, uint.MaxValue, (ulong)uint.MaxValue + 1, long.MaxValue, ulong.MaxValue - 1, ulong.MaxValue];

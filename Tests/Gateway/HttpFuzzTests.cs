@@ -19,7 +19,7 @@ public sealed class HttpFuzzTests(FuzzGatewayFixture fixture, ITestOutputHelper 
 {
     private const int Seed = 1313;
     private const int CasesPerRoute = 120;
-    private static readonly TimeSpan Budget = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan Budget = TimeSpan.FromSeconds(20);
 
     /// <summary>Statuses the API documents (README, Errors): anything else is a fault.</summary>
     private static readonly HashSet<int> Documented = [200, 201, 204, 304, 400, 401, 403, 404, 405, 409, 412, 413, 414, 415, 429, 431];

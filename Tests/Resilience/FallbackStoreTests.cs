@@ -105,6 +105,34 @@ public sealed class FallbackStoreTests : IAsyncLifetime
     }
 
     [Fact(Timeout = 60_000)]
+    public async Task Counters_OfOneKeyUnderTwoRules_AreTwoCounters_SoAnOverrideCannotRestartTheRule()
+    {
+        // The RLS example of issue 13 in the fallback: [(user,bob)] under its rule and under a larger override (day-long
+        // windows, so the test never straddles a window boundary).
+        var (a, b) = (Store(_first), Store(_second));
+        var key = GrainKeys.EnvoyCounter("edge", [("user", TestKeys.User("bob"))]);
+        var rule = new Orleans.Coordinator.Grains.Interfaces.Tenants.RateLimitPolicy(Orleans.Coordinator.Grains.Interfaces.Tenants.RateLimitAlgorithm.FixedWindow, 10, 86_400_000, 0, false);
+        var overridden = rule with { Limit = 1000, WindowMs = 2 * 86_400_000 };
+        FallbackCounter[] both =
+        [
+            new(GrainKeys.RedisFallbackCounterId(key, rule), rule.Limit, rule.WindowMs, 1, false),
+            new(GrainKeys.RedisFallbackCounterId(key, overridden), overridden.Limit, overridden.WindowMs, 1, false),
+        ];
+
+        var outcomes = new List<bool>();
+        for (var i = 0; i < 11; i++)
+        {
+            outcomes.Add((await (i % 2 == 0 ? a : b).CheckCountersAsync(both)).Allowed);
+        }
+
+        var peek = await a.CheckCountersAsync([both[0] with { Cost = 0 }, both[1] with { Cost = 0 }]);
+        Assert.Equal(10, outcomes.Count(o => o));
+        Assert.False(outcomes[10]);
+        Assert.Equal(10, peek.Results[0].Count);
+        Assert.Equal(10, peek.Results[1].Count); // the refused request charged neither
+    }
+
+    [Fact(Timeout = 60_000)]
     public async Task ByteBudget_AndTokenBudget_HoldAcrossGateways()
     {
         var (a, b) = (Store(_first), Store(_second));
@@ -112,9 +140,9 @@ public sealed class FallbackStoreTests : IAsyncLifetime
 
         var bytes = new[]
         {
-            (await a.ConsumeBytesAsync(user, 100, 60_000, 60, 0, -1)).Allowed,
-            (await b.ConsumeBytesAsync(user, 100, 60_000, 50, 0, -1)).Allowed,
-            (await b.ConsumeBytesAsync(user, 100, 60_000, 40, 0, -1)).Allowed,
+            (await a.ConsumeBytesAsync(user, 100, 60_000, 60)).Allowed,
+            (await b.ConsumeBytesAsync(user, 100, 60_000, 50)).Allowed,
+            (await b.ConsumeBytesAsync(user, 100, 60_000, 40)).Allowed,
         };
         var periodEnd = DateTimeOffset.UtcNow.AddHours(1).ToUnixTimeMilliseconds();
         var first = await a.ReserveTokensAsync(tenant, 100, 70, periodEnd);
@@ -136,7 +164,7 @@ public sealed class FallbackStoreTests : IAsyncLifetime
     {
         var store = Store(_first);
         await store.AcquireLeaseAsync(TestKeys.User("ttl"), 3, 60_000, "p");
-        await store.ConsumeBytesAsync(TestKeys.User("ttl"), 100, 60_000, 1, 0, -1);
+        await store.ConsumeBytesAsync(TestKeys.User("ttl"), 100, 60_000, 1);
         await store.CheckCountersAsync([new(TestKeys.User("ttl"), 5, 60_000, 1, false)]);
         await store.ReserveTokensAsync(TestKeys.User("ttl"), 100, 1, DateTimeOffset.UtcNow.AddHours(1).ToUnixTimeMilliseconds());
 

@@ -37,7 +37,8 @@ public sealed class SiloChurnTests(ITestOutputHelper output)
 
             // A release whose answer was lost (503 or a timeout while a silo died) may still have been applied: its lease
             // is neither held nor known to be gone, so the lost-lease check leaves it out (it was counted as lost before).
-            var uncertain = new ConcurrentDictionary<string, byte>();
+            var uncertain = new ConcurrentDictionary<string, string>(); // lease id -> user
+            var releaseAnswers = new ConcurrentDictionary<int, int>();
             var tokens = new ConcurrentQueue<long>();
             var lockName = TestKeys.User("churn-lock");
             var (acknowledged, failures) = (0, 0);
@@ -78,21 +79,40 @@ public sealed class SiloChurnTests(ITestOutputHelper output)
                             continue;
                         }
 
-                        var mine = held[user];
-                        if (mine.Count > 0 && random.Next(3) == 0)
+                        // A release whose answer was lost is retried, as a client does (releasing is idempotent): its slot frees.
+                        if (uncertain.Keys.FirstOrDefault() is { } retry && uncertain.TryRemove(retry, out var owner))
                         {
-                            var leaseId = mine.Keys.First();
-                            mine.TryRemove(leaseId, out _);
                             try
                             {
-                                if ((await http.DeleteAsync($"/v1/users/{user}/connections/{leaseId}", stop.Token)).StatusCode != HttpStatusCode.NoContent)
+                                if ((await http.DeleteAsync($"/v1/users/{owner}/connections/{retry}", stop.Token)).StatusCode != HttpStatusCode.NoContent)
                                 {
-                                    uncertain[leaseId] = 0;
+                                    uncertain[retry] = owner;
                                 }
                             }
                             catch
                             {
-                                uncertain[leaseId] = 0;
+                                uncertain[retry] = owner;
+                                throw;
+                            }
+
+                            continue;
+                        }
+
+                        var mine = held[user];
+                        if (random.Next(3) == 0 && mine.Keys.FirstOrDefault() is { } leaseId && mine.TryRemove(leaseId, out _))
+                        {
+                            try
+                            {
+                                var released = await http.DeleteAsync($"/v1/users/{user}/connections/{leaseId}", stop.Token);
+                                if (released.StatusCode != HttpStatusCode.NoContent)
+                                {
+                                    uncertain[leaseId] = user;
+                                    releaseAnswers.AddOrUpdate((int)released.StatusCode, 1, (_, n) => n + 1);
+                                }
+                            }
+                            catch
+                            {
+                                uncertain[leaseId] = user;
                                 throw;
                             }
 
@@ -174,7 +194,7 @@ public sealed class SiloChurnTests(ITestOutputHelper output)
             Assert.True(tokens.Count > 5, $"only {tokens.Count} lock grants under churn");
             output.WriteLine(string.Join(Environment.NewLine, report));
             output.WriteLine($"{acknowledged} leases acknowledged, {tokens.Count} lock grants (tokens strictly increasing), {failures} calls failed (503/timeouts during churn), " +
-                $"{uncertain.Count} releases with a lost answer; 0 acknowledged leases lost.");
+                $"{releaseAnswers.Values.Sum()} releases answered other than 204 ({string.Join(", ", releaseAnswers.Select(a => $"{a.Key} x{a.Value}"))}), retried until released; 0 acknowledged leases lost.");
         }
         finally
         {
