@@ -85,7 +85,7 @@ public static class IdentityApi
         for (var attempt = 0; attempt < 3; attempt++)
         {
             var id = GrainKeys.NewOpaqueId();
-            var expires = await grains.GetGrain<ISessionGrain>(id).CreateAsync(new SessionCreateRequest(subject, tenant, data, ttl, body.Sliding ?? false));
+            var expires = await grains.Get<ISessionGrain>(id).CreateAsync(new SessionCreateRequest(subject, tenant, data, ttl, body.Sliding ?? false));
             if (expires is { } expiresAt)
             {
                 return TypedResults.Created($"/v1/sessions/{id}", new SessionCreatedResponse(id, expiresAt));
@@ -102,7 +102,7 @@ public static class IdentityApi
             return ProblemResponses.Invalid(context, "sessionId", error);
         }
 
-        var session = await grains.GetGrain<ISessionGrain>(id).GetAsync();
+        var session = await grains.Get<ISessionGrain>(id).GetAsync();
         if (session is null)
         {
             return SessionNotFound(context);
@@ -124,7 +124,7 @@ public static class IdentityApi
             return ProblemResponses.Invalid(context, "data", "data must be a JSON object.");
         }
 
-        var expires = await grains.GetGrain<ISessionGrain>(id).PutDataAsync(body.GetRawText());
+        var expires = await grains.Get<ISessionGrain>(id).PutDataAsync(body.GetRawText());
         return expires is { } expiresAt ? TypedResults.Ok(new SessionCreatedResponse(id, expiresAt)) : SessionNotFound(context);
     }
 
@@ -135,7 +135,7 @@ public static class IdentityApi
             return ProblemResponses.Invalid(context, "sessionId", error);
         }
 
-        return await grains.GetGrain<ISessionGrain>(id).EndAsync() ? TypedResults.NoContent() : SessionNotFound(context);
+        return await grains.Get<ISessionGrain>(id).EndAsync() ? TypedResults.NoContent() : SessionNotFound(context);
     }
 
     internal static async Task<Results<Ok<SubjectLogoutResponse>, ProblemHttpResult>> LogOutEverywhere(string subject, HttpContext context, IGrainFactory grains)
@@ -145,7 +145,7 @@ public static class IdentityApi
             return ProblemResponses.Invalid(context, "subject", error);
         }
 
-        return TypedResults.Ok(new SubjectLogoutResponse(await grains.GetGrain<ISubjectSessionsGrain>(key).EndAllAsync()));
+        return TypedResults.Ok(new SubjectLogoutResponse(await grains.Get<ISubjectSessionsGrain>(key).EndAllAsync()));
     }
 
     internal static async Task<Results<Ok<ReplayCheckResponse>, ProblemHttpResult>> CheckReplay(
@@ -180,7 +180,7 @@ public static class IdentityApi
             return ProblemResponses.Invalid(context, "expiresAtMs", $"tokens living longer than {settings.JtiMaxLifetime} are not accepted (Security:JtiMaxLifetime).");
         }
 
-        var result = await grains.GetGrain<IJtiReplayGuardGrain>(GrainKeys.Jti(body.Issuer, body.Jti)).CheckAsync(refuseUntil);
+        var result = await grains.Get<IJtiReplayGuardGrain>(GrainKeys.Jti(body.Issuer, body.Jti)).CheckAsync(refuseUntil);
         CoordinatorDiagnostics.Decision("replay", result.FirstUse);
         if (!result.FirstUse)
         {
@@ -217,7 +217,7 @@ public static class IdentityApi
         }
 
         var keyId = GrainKeys.NewOpaqueId();
-        var secret = await grains.GetGrain<IApiKeyGrain>(keyId).CreateAsync(new ApiKeyCreateRequest(tenant, name, scopes, body.ExpiresAtMs))
+        var secret = await grains.Get<IApiKeyGrain>(keyId).CreateAsync(new ApiKeyCreateRequest(tenant, name, scopes, body.ExpiresAtMs))
             ?? throw new InvalidOperationException("A random key id was taken.");
         return TypedResults.Created($"/v1/apikeys/{keyId}", new ApiKeyCreatedResponse(keyId, ApiKeyFormat.Compose(keyId, secret)));
     }
@@ -243,7 +243,7 @@ public static class IdentityApi
             return ProblemResponses.Invalid(context, "keyId", error);
         }
 
-        var info = await grains.GetGrain<IApiKeyGrain>(id).GetAsync();
+        var info = await grains.Get<IApiKeyGrain>(id).GetAsync();
         return info is null ? ApiKeyNotFound(context) : TypedResults.Ok(ToResponse(info));
     }
 
@@ -254,7 +254,7 @@ public static class IdentityApi
             return ProblemResponses.Invalid(context, "keyId", error);
         }
 
-        return await grains.GetGrain<IApiKeyGrain>(id).RevokeAsync() ? TypedResults.NoContent() : ApiKeyNotFound(context);
+        return await grains.Get<IApiKeyGrain>(id).RevokeAsync() ? TypedResults.NoContent() : ApiKeyNotFound(context);
     }
 
     private static ApiKeyResponse ToResponse(ApiKeyInfo info) => new(info.KeyId, info.Tenant, info.Name, info.Scopes, info.ExpiresAtMs, info.Revoked, info.CreatedAtMs);
@@ -284,7 +284,7 @@ public static class ApiKeyValidation
     {
         ArgumentNullException.ThrowIfNull(grains);
         return ApiKeyFormat.TryParse(apiKey, out var keyId, out var secret)
-            ? await grains.GetGrain<IApiKeyGrain>(keyId).ValidateAsync(secret)
+            ? await grains.Get<IApiKeyGrain>(keyId).ValidateAsync(secret)
             : null;
     }
 }

@@ -57,7 +57,7 @@ public static class InstancesApi
             return ProblemResponses.Invalid(context, "metadata", "metadata holds at most 32 entries, keys of 1 to 64 and values of at most 256 characters.");
         }
 
-        var advice = await grains.GetGrain<IInstanceGrain>(id).HeartbeatAsync(new InstanceHeartbeat(role, body.Address, body.Version, metadata));
+        var advice = await grains.Get<IInstanceGrain>(id).HeartbeatAsync(new InstanceHeartbeat(role, body.Address, body.Version, metadata));
         return TypedResults.Ok(new HeartbeatResponse(advice.IntervalMs, advice.DeadAfterMs));
     }
 
@@ -69,9 +69,9 @@ public static class InstancesApi
         }
 
         var shards = await Task.WhenAll(Enumerable.Range(0, InstanceKeys.RegistryShards)
-            .Select(i => grains.GetGrain<IInstanceRegistryGrain>(i.ToString(System.Globalization.CultureInfo.InvariantCulture)).ListAsync(role)));
+            .Select(i => grains.Get<IInstanceRegistryGrain>(i.ToString(System.Globalization.CultureInfo.InvariantCulture)).ListAsync(role)));
         var members = shards.SelectMany(s => s).ToList();
-        var snapshots = await Task.WhenAll(members.Select(m => grains.GetGrain<IInstanceGrain>(m.InstanceId).GetAsync()));
+        var snapshots = await Task.WhenAll(members.Select(m => grains.Get<IInstanceGrain>(m.InstanceId).GetAsync()));
         var list = members.Zip(snapshots, (m, s) => s is null
                 ? new InstanceResponse(m.InstanceId, m.Role, null, null, new Dictionary<string, string>(), 0, m.Alive, m.DeadAtMs)
                 : ToResponse(s) with { Alive = m.Alive && s.Alive, DeadAtMs = m.DeadAtMs ?? s.DeadAtMs })
@@ -87,7 +87,7 @@ public static class InstancesApi
             return ProblemResponses.Invalid(context, "instanceId", error);
         }
 
-        var snapshot = await grains.GetGrain<IInstanceGrain>(id).GetAsync();
+        var snapshot = await grains.Get<IInstanceGrain>(id).GetAsync();
         return snapshot is null
             ? ProblemResponses.Result(context, ProblemResponses.NotFound("instance-not-found", "No such instance.", "It never sent a heartbeat, left, or was forgotten."))
             : TypedResults.Ok(ToResponse(snapshot));
@@ -100,7 +100,7 @@ public static class InstancesApi
             return ProblemResponses.Invalid(context, "instanceId", error);
         }
 
-        return TypedResults.Ok(new GoodbyeResponse(await grains.GetGrain<IInstanceGrain>(id).GoodbyeAsync()));
+        return TypedResults.Ok(new GoodbyeResponse(await grains.Get<IInstanceGrain>(id).GoodbyeAsync()));
     }
 
     private static InstanceResponse ToResponse(InstanceSnapshot s) => new(s.InstanceId, s.Role, s.Address, s.Version, s.Metadata, s.LastSeenMs, s.Alive, s.DeadAtMs);

@@ -50,7 +50,7 @@ public static class LocksApi
         // The grain method's own response timeout covers the longest wait; bound this call by its wait plus the
         // cluster's response timeout, so a call caught on a silo that died fails (503) as soon as any other would.
         var bound = TimeSpan.FromMilliseconds(Math.Clamp(body.WaitMs ?? 0, 0, LockLimits.MaxWaitMs)) + cluster.Value.ResponseTimeout;
-        var result = await grains.GetGrain<IDistributedLockGrain>(key).AcquireAsync(body.Owner ?? string.Empty, body.TtlMs ?? 30_000, body.WaitMs ?? 0).WaitAsync(bound);
+        var result = await grains.Get<IDistributedLockGrain>(key).AcquireAsync(body.Owner ?? string.Empty, body.TtlMs ?? 30_000, body.WaitMs ?? 0).WaitAsync(bound);
         CoordinatorDiagnostics.Decision("locks", result.Granted);
         if (!result.Granted)
         {
@@ -82,7 +82,7 @@ public static class LocksApi
             return ProblemResponses.Invalid(context, "fencingToken", "fencingToken is required.");
         }
 
-        var v = await grains.GetGrain<IDistributedLockGrain>(key).ValidateAsync(token);
+        var v = await grains.Get<IDistributedLockGrain>(key).ValidateAsync(token);
         return TypedResults.Ok(new LockValidationResponse(v.Newest, v.Held, v.CurrentToken, v.Waiting));
     }
 
@@ -100,7 +100,7 @@ public static class LocksApi
         }
 
         var grains = context.RequestServices.GetRequiredService<IGrainFactory>();
-        var result = await call(grains.GetGrain<IDistributedLockGrain>(key), body.Owner ?? string.Empty, token);
+        var result = await call(grains.Get<IDistributedLockGrain>(key), body.Owner ?? string.Empty, token);
         if (!result.Known)
         {
             return ProblemResponses.Result(context, ProblemResponses.NotFound("lock-not-found", "No such lock.", "The lock was never acquired."));

@@ -65,7 +65,7 @@ public static class MappingsApi
         }
 
         resolver.Forget(key);
-        await grains.GetGrain<IRouteMappingGrain>(key).SetDestinationAsync(destination);
+        await grains.Get<IRouteMappingGrain>(key).SetDestinationAsync(destination);
         return TypedResults.Ok(new MappingResponse(key, destination, "mapping"));
     }
 
@@ -78,7 +78,7 @@ public static class MappingsApi
         }
 
         resolver.Forget(key);
-        await grains.GetGrain<IRouteMappingGrain>(key).RemoveDestinationAsync();
+        await grains.Get<IRouteMappingGrain>(key).RemoveDestinationAsync();
         return TypedResults.NoContent();
     }
 
@@ -91,7 +91,7 @@ public static class MappingsApi
         }
 
         resolver.Forget(key);
-        await grains.GetGrain<IRouteMappingGrain>(key).InvalidateAsync();
+        await grains.Get<IRouteMappingGrain>(key).InvalidateAsync();
         return TypedResults.NoContent();
     }
 

@@ -77,7 +77,7 @@ public static class TenantsApi
             return ProblemResponses.Invalid(context, "tenant", error);
         }
 
-        var policies = await grains.GetGrain<ITenantConfigGrain>(key).GetPoliciesAsync();
+        var policies = await grains.Get<ITenantConfigGrain>(key).GetPoliciesAsync();
         return TypedResults.Ok<IReadOnlyList<PolicyResponse>>([.. policies.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => ToResponse(p.Key, p.Value))]);
     }
 
@@ -101,7 +101,7 @@ public static class TenantsApi
 
         var value = new RateLimitPolicy(algorithm, body.Limit.Value, body.WindowMs ?? 0, body.RefillPerSecond ?? 0, body.Shadow ?? false);
         RateLimitLimits.Validate(value); // 400 naming the field, through the exception handler
-        await grains.GetGrain<ITenantConfigGrain>(tenantKey).PutPolicyAsync(policyKey, value);
+        await grains.Get<ITenantConfigGrain>(tenantKey).PutPolicyAsync(policyKey, value);
         cache.InvalidatePolicy(tenantKey, policyKey);
         return TypedResults.Ok(ToResponse(policyKey, value));
     }
@@ -113,7 +113,7 @@ public static class TenantsApi
             return invalid;
         }
 
-        var value = await grains.GetGrain<ITenantConfigGrain>(tenantKey).GetPolicyAsync(policyKey);
+        var value = await grains.Get<ITenantConfigGrain>(tenantKey).GetPolicyAsync(policyKey);
         return value is null ? PolicyNotFound(context, tenantKey, policyKey) : TypedResults.Ok(ToResponse(policyKey, value));
     }
 
@@ -125,7 +125,7 @@ public static class TenantsApi
             return invalid;
         }
 
-        var removed = await grains.GetGrain<ITenantConfigGrain>(tenantKey).RemovePolicyAsync(policyKey);
+        var removed = await grains.Get<ITenantConfigGrain>(tenantKey).RemovePolicyAsync(policyKey);
         cache.InvalidatePolicy(tenantKey, policyKey);
         return removed ? TypedResults.NoContent() : PolicyNotFound(context, tenantKey, policyKey);
     }
@@ -146,7 +146,7 @@ public static class TenantsApi
         // old), so its 304 or 412 is about the version that is current now.
         var document = precondition == VersionPrecondition.None
             ? await cache.GetConfigAsync(key)
-            : await grains.GetGrain<ITenantConfigGrain>(key).GetConfigAsync();
+            : await grains.Get<ITenantConfigGrain>(key).GetConfigAsync();
         switch (precondition.Evaluate(document?.Version ?? 0, safeMethod: true))
         {
             case PreconditionOutcome.NotModified:
@@ -191,7 +191,7 @@ public static class TenantsApi
         }
 
         var json = await ReadBoundedAsync(context.Request, TenantConfigLimits.MaxConfigBytes + 1);
-        var result = await grains.GetGrain<ITenantConfigGrain>(key).PutConfigIfAsync(json, precondition);
+        var result = await grains.Get<ITenantConfigGrain>(key).PutConfigIfAsync(json, precondition);
         cache.InvalidateConfig(key);
         if (!result.Written)
         {
@@ -232,7 +232,7 @@ public static class TenantsApi
             return ProblemResponses.Invalid(context, "period", "period must be day or month.");
         }
 
-        var snapshot = await grains.GetGrain<ITenantTokenBudgetGrain>(key).SetBudgetAsync(budget, period);
+        var snapshot = await grains.Get<ITenantTokenBudgetGrain>(key).SetBudgetAsync(budget, period);
         return TypedResults.Ok(ToResponse(snapshot));
     }
 
@@ -310,7 +310,7 @@ public static class TenantsApi
             return ProblemResponses.Invalid(context, "tenant", error);
         }
 
-        var snapshot = await grains.GetGrain<ITenantTokenBudgetGrain>(key).GetSnapshotAsync();
+        var snapshot = await grains.Get<ITenantTokenBudgetGrain>(key).GetSnapshotAsync();
         return snapshot is null ? TokenBudgetNotFound(context, key) : TypedResults.Ok(ToResponse(snapshot));
     }
 

@@ -186,8 +186,8 @@ public static class UsersApi
             return ProblemResponses.Invalid(context, "user", error);
         }
 
-        var leases = grains.GetGrain<IUserLeaseGrain>(userKey).GetSnapshotAsync();
-        var bytes = grains.GetGrain<IUserByteBudgetGrain>(userKey).GetSnapshotAsync();
+        var leases = grains.Get<IUserLeaseGrain>(userKey).GetSnapshotAsync();
+        var bytes = grains.Get<IUserByteBudgetGrain>(userKey).GetSnapshotAsync();
         var (l, b) = (await leases, await bytes);
         return TypedResults.Ok(new UserStatusResponse(l.Active, l.Limit, b.Used, b.Budget, b.ResetAtMs));
     }
@@ -204,8 +204,8 @@ public static class UsersApi
         var limits = new UserLimits(body.MaxConnections, body.ByteBudget, body.BudgetWindowMs);
         LeaseLimits.ValidateLimits(limits);
 
-        var leaseGrain = grains.GetGrain<IUserLeaseGrain>(userKey);
-        var budgetGrain = grains.GetGrain<IUserByteBudgetGrain>(userKey);
+        var leaseGrain = grains.Get<IUserLeaseGrain>(userKey);
+        var budgetGrain = grains.Get<IUserByteBudgetGrain>(userKey);
         await Task.WhenAll(
             leaseGrain.SetConnectionLimitAsync(body.MaxConnections),
             budgetGrain.SetBudgetAsync(body.ByteBudget, body.BudgetWindowMs));

@@ -79,7 +79,7 @@ internal sealed partial class ExtAuthzService(IGrainFactory grains, IOptions<Ext
             var sessionId = Header(headers, settings.SessionHeader) ?? Cookie(headers, settings.SessionCookie);
             if (sessionId is not null)
             {
-                var session = GrainKeys.TryOpaqueId(sessionId, "session", out var id, out _) ? await grains.GetGrain<ISessionGrain>(id).GetAsync() : null;
+                var session = GrainKeys.TryOpaqueId(sessionId, "session", out var id, out _) ? await grains.Get<ISessionGrain>(id).GetAsync() : null;
                 return session is null
                     ? Deny(GrpcUnauthenticated, Type.StatusCode.Unauthorized, "session-not-found", "The session is unknown or has expired.")
                     : await AllowAsync(headers, settings, ("tenant", session.Tenant), ("subject", session.Subject));
@@ -106,7 +106,7 @@ internal sealed partial class ExtAuthzService(IGrainFactory grains, IOptions<Ext
             && Header(headers, settings.RouteIdentifierHeader) is { } identifier
             && GrainKeys.TryIdentifier(identifier, mappings.Value.Normalization, out var key, out _))
         {
-            var route = await grains.GetGrain<IRouteMappingGrain>(key).ResolveRouteAsync();
+            var route = await grains.Get<IRouteMappingGrain>(key).ResolveRouteAsync();
             ok.Headers.Add(new HeaderValueOption { Header = new HeaderValue { Key = settings.HeaderPrefix + "destination", Value = route.Destination } });
         }
 

@@ -31,6 +31,7 @@ internal static class ClusterClient
             options.BacklogPolicy = BacklogPolicy.FailFast;
             return ConnectionMultiplexer.Connect(options);
         });
+        builder.Services.AddHostedService(sp => new RedisWatchdogService(sp.GetRequiredService<IConnectionMultiplexer>(), sp.GetRequiredService<ILogger<RedisReconnectWatchdog>>()));
         builder.Services.AddSingleton<IStartupCheck>(new RedisReachable(redis));
         builder.Services.AddSingleton<IReadinessCheck, RedisReadinessCheck>();
         builder.Services.AddSingleton<IReadinessCheck, ClusterReadinessCheck>();
@@ -56,6 +57,26 @@ internal static class ClusterClient
             .Configure<IOptions<CoordinatorClusterOptions>>((o, cluster) => o.ResponseTimeout = cluster.Value.ResponseTimeout);
         builder.Services.AddOptions<GatewayOptions>()
             .Configure<IOptions<CoordinatorClusterOptions>>((o, cluster) => o.GatewayListRefreshPeriod = cluster.Value.GatewayListRefreshPeriod);
+    }
+
+    /// <summary>Runs a <see cref="RedisReconnectWatchdog"/> over the gateway's shared connection while the host runs.</summary>
+    private sealed class RedisWatchdogService(IConnectionMultiplexer multiplexer, ILogger<RedisReconnectWatchdog> logger) : IHostedService
+    {
+        private RedisReconnectWatchdog? _watchdog;
+
+        public Task StartAsync(CancellationToken cancellationToken)
+        {
+            _watchdog = RedisReconnectWatchdog.Start(multiplexer, logger);
+            return Task.CompletedTask;
+        }
+
+        public async Task StopAsync(CancellationToken cancellationToken)
+        {
+            if (_watchdog is { } watchdog)
+            {
+                await watchdog.DisposeAsync();
+            }
+        }
     }
 
     private static string Normalize(CoordinatorRedisOptions redis)

@@ -1,3 +1,4 @@
+using Orleans.Coordinator.Grains.Interfaces;
 using System.Text.Json;
 using Microsoft.Extensions.Options;
 using Orleans.Coordinator.Grains.Interfaces.Leases;
@@ -31,8 +32,8 @@ internal sealed partial class GatewayWarmup(
             var peek = new RateLimitPolicy(RateLimitAlgorithm.FixedWindow, 1, 1000, 0, Shadow: true);
             await Task.WhenAll(
                 grains.GetGrain<Grains.Interfaces.IClusterPingGrain>(0).PingAsync(),
-                grains.GetGrain<IRouteMappingGrain>(Key).ResolveRouteAsync(),
-                grains.GetGrain<ITenantTokenBudgetGrain>(Key).GetSnapshotAsync(),
+                grains.Get<IRouteMappingGrain>(Key).ResolveRouteAsync(),
+                grains.Get<ITenantTokenBudgetGrain>(Key).GetSnapshotAsync(),
                 counters.CheckAsync(Grains.Interfaces.GrainKeys.RateLimitCounter(Key, Key, Key), peek, 0),
                 fallback.LoadScriptsAsync()).WaitAsync(Budget, cancellationToken);
             await Task.WhenAll(Enumerable.Range(0, Users).Select(i => WarmUserAsync($"{Key}-{i}"))).WaitAsync(Budget, cancellationToken);
@@ -55,7 +56,7 @@ internal sealed partial class GatewayWarmup(
             await users.ReleaseAsync(user, id);
         }
 
-        await grains.GetGrain<IUserByteBudgetGrain>(user).GetSnapshotAsync(); // a read: a charge would leave usage to flush
+        await grains.Get<IUserByteBudgetGrain>(user).GetSnapshotAsync(); // a read: a charge would leave usage to flush
         await users.ListAsync(user);
     }
 

@@ -1,3 +1,4 @@
+using Orleans.Coordinator.Grains.Interfaces;
 using Orleans.Coordinator.Hosting;
 using Microsoft.Extensions.Options;
 using Orleans.Coordinator.Grains.Interfaces.Configuration;
@@ -21,12 +22,12 @@ public sealed class MappingResolver(IGrainFactory grains, ResilienceState state,
     {
         if (!state.Enabled)
         {
-            return (await grains.GetGrain<IRouteMappingGrain>(key).ResolveRouteAsync(), ServedMode.Normal);
+            return (await grains.Get<IRouteMappingGrain>(key).ResolveRouteAsync(), ServedMode.Normal);
         }
 
         try
         {
-            var route = await state.Cluster.RunAsync(() => grains.GetGrain<IRouteMappingGrain>(key).ResolveRouteAsync());
+            var route = await state.Cluster.RunAsync(() => grains.Get<IRouteMappingGrain>(key).ResolveRouteAsync());
             _seen.Set(key, (route, time.GetUtcNow()));
             return (route, ServedMode.Normal);
         }

@@ -23,7 +23,7 @@ public sealed class ResilientTokens(IGrainFactory grains, ResilienceState state,
         var answer = await state.DecideAsync<TokenReserveResult?>(
             state.Options.TokenBudgets,
             state.Options.TokenBudgetsWithoutRedis,
-            () => grains.GetGrain<ITenantTokenBudgetGrain>(tenant).ReserveAsync(tokens, ttlMs),
+            () => grains.Get<ITenantTokenBudgetGrain>(tenant).ReserveAsync(tokens, ttlMs),
             known is null ? null : async () =>
             {
                 var r = await Fallback.ReserveTokensAsync(tenant, known.Remaining, tokens, known.ResetAtMs);
@@ -44,7 +44,7 @@ public sealed class ResilientTokens(IGrainFactory grains, ResilienceState state,
         TokenBudgetLimits.ValidateCommit(actual);
         if (!state.IsFallbackId(reservationId))
         {
-            return (await state.CallClusterAsync(() => grains.GetGrain<ITenantTokenBudgetGrain>(tenant).CommitAsync(reservationId, actual)), ServedMode.Normal);
+            return (await state.CallClusterAsync(() => grains.Get<ITenantTokenBudgetGrain>(tenant).CommitAsync(reservationId, actual)), ServedMode.Normal);
         }
 
         var budget = _remaining.TryGet(tenant, out var last) ? last.Remaining : 0;

@@ -37,7 +37,7 @@ public sealed class ResilientUsers(IGrainFactory grains, ResilienceState state, 
             answer = await state.DecideAsync(
                 state.Options.Leases,
                 state.Options.LeasesWithoutRedis,
-                () => grainCall = grains.GetGrain<IUserLeaseGrain>(user).TryAcquireLeaseAsync(new LeaseAcquireRequest(instanceId, ttlMs, leaseId)),
+                () => grainCall = grains.Get<IUserLeaseGrain>(user).TryAcquireLeaseAsync(new LeaseAcquireRequest(instanceId, ttlMs, leaseId)),
                 async () =>
                 {
                     var r = await Fallback.AcquireLeaseAsync(user, Limit(user), ttl, instanceId);
@@ -88,7 +88,7 @@ public sealed class ResilientUsers(IGrainFactory grains, ResilienceState state, 
         {
             try
             {
-                if (await grains.GetGrain<IUserLeaseGrain>(user).ReleaseLeaseAsync(leaseId))
+                if (await grains.Get<IUserLeaseGrain>(user).ReleaseLeaseAsync(leaseId))
                 {
                     OrphansReleased.Add(1);
                 }
@@ -111,7 +111,7 @@ public sealed class ResilientUsers(IGrainFactory grains, ResilienceState state, 
     {
         if (!state.IsFallbackId(leaseId))
         {
-            return (await state.CallClusterAsync(() => grains.GetGrain<IUserLeaseGrain>(user).RenewLeaseAsync(leaseId, ttlMs)), ServedMode.Normal);
+            return (await state.CallClusterAsync(() => grains.Get<IUserLeaseGrain>(user).RenewLeaseAsync(leaseId, ttlMs)), ServedMode.Normal);
         }
 
         var expires = await Fallback.RenewLeaseAsync(user, leaseId, ttlMs ?? (long)_defaults.DefaultTtl.TotalMilliseconds);
@@ -122,7 +122,7 @@ public sealed class ResilientUsers(IGrainFactory grains, ResilienceState state, 
     public async Task<(bool Released, ServedMode Mode)> ReleaseAsync(string user, string leaseId)
         => state.IsFallbackId(leaseId)
             ? (await Fallback.ReleaseLeaseAsync(user, leaseId), ServedMode.Fallback)
-            : (await state.CallClusterAsync(() => grains.GetGrain<IUserLeaseGrain>(user).ReleaseLeaseAsync(leaseId)), ServedMode.Normal);
+            : (await state.CallClusterAsync(() => grains.Get<IUserLeaseGrain>(user).ReleaseLeaseAsync(leaseId)), ServedMode.Normal);
 
     /// <summary>
     /// The user's live leases, the grain's and the fallback's (the grain lists both, so every view of a user counts
@@ -131,7 +131,7 @@ public sealed class ResilientUsers(IGrainFactory grains, ResilienceState state, 
     /// </summary>
     public async Task<LeaseSnapshot> ListAsync(string user)
     {
-        var snapshot = await grains.GetGrain<IUserLeaseGrain>(user).GetSnapshotAsync();
+        var snapshot = await grains.Get<IUserLeaseGrain>(user).GetSnapshotAsync();
         _limits.Set(user, snapshot.Limit);
         return snapshot;
     }
@@ -142,7 +142,7 @@ public sealed class ResilientUsers(IGrainFactory grains, ResilienceState state, 
         var answer = await state.DecideAsync(
             state.Options.ByteBudgets,
             state.Options.ByteBudgetsWithoutRedis,
-            () => grains.GetGrain<IUserByteBudgetGrain>(user).ConsumeBytesAsync(bytes),
+            () => grains.Get<IUserByteBudgetGrain>(user).ConsumeBytesAsync(bytes),
             async () =>
             {
                 var r = await Fallback.ConsumeBytesAsync(user, _defaults.DefaultByteBudget, (long)_defaults.DefaultBudgetWindow.TotalMilliseconds, bytes);

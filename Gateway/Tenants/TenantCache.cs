@@ -21,11 +21,11 @@ internal sealed class TenantCache(IGrainFactory grains, IOptions<CoordinatorGate
 
     /// <summary>The policy, or null when the tenant has none of that name.</summary>
     public ValueTask<RateLimitPolicy?> GetPolicyAsync(string tenant, string policy)
-        => GetAsync(_policies, (tenant, policy), () => grains.GetGrain<ITenantConfigGrain>(tenant).GetPolicyAsync(policy));
+        => GetAsync(_policies, (tenant, policy), () => grains.Get<ITenantConfigGrain>(tenant).GetPolicyAsync(policy));
 
     /// <summary>The configuration document, or null when there is none.</summary>
     public ValueTask<TenantConfigDocument?> GetConfigAsync(string tenant)
-        => GetAsync(_configs, tenant, () => grains.GetGrain<ITenantConfigGrain>(tenant).GetConfigAsync());
+        => GetAsync(_configs, tenant, () => grains.Get<ITenantConfigGrain>(tenant).GetConfigAsync());
 
     /// <summary>Forgets a policy after a write through this gateway.</summary>
     public void InvalidatePolicy(string tenant, string policy) => _policies.TryRemove((tenant, policy), out _);

@@ -15,6 +15,7 @@ public sealed partial class CoordinatorRedis(IOptions<CoordinatorRedisOptions> o
     public CoordinatorRedisOptions Options => options.Value;
 
     private Task<IConnectionMultiplexer>? _connecting;
+    private RedisReconnectWatchdog? _watchdog;
 
     /// <summary>The configured key prefix.</summary>
     public string KeyPrefix => options.Value.KeyPrefix;
@@ -62,6 +63,11 @@ public sealed partial class CoordinatorRedis(IOptions<CoordinatorRedisOptions> o
     public async ValueTask DisposeAsync()
     {
         var current = Volatile.Read(ref _connecting);
+        if (_watchdog is { } watchdog)
+        {
+            await watchdog.DisposeAsync();
+        }
+
         if (current is { IsCompletedSuccessfully: true })
         {
             await current.Result.DisposeAsync();
@@ -96,6 +102,7 @@ public sealed partial class CoordinatorRedis(IOptions<CoordinatorRedisOptions> o
         {
             var multiplexer = await ConnectionMultiplexer.ConnectAsync(config);
             LogConnected(logger, config.ToString(includePassword: false));
+            _watchdog = RedisReconnectWatchdog.Start(multiplexer, logger);
             return multiplexer;
         }
         catch (RedisConnectionException ex) when (ex.FailureType == ConnectionFailureType.AuthenticationFailure)
