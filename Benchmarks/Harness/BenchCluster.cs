@@ -35,16 +35,10 @@ public sealed class BenchCluster : IAsyncDisposable
         var (connection, dataDir) = (redisServer.Connection, redisServer.DataDirectory);
 
         var serviceId = "bench" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4));
-        var common = new Dictionary<string, string>
+        var common = new Dictionary<string, string>(Common)
         {
             ["Redis__ConnectionString"] = connection,
             ["Orleans__ServiceId"] = serviceId,
-            ["Auth__AdminTokens__0"] = Token,
-            ["Auth__ClientTokens__0"] = Token,
-            ["Logging__LogLevel__Default"] = "Warning",
-            ["Security__SessionKeys__0__Id"] = "k1",
-            ["Security__SessionKeys__0__Key"] = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)),
-            ["Security__ApiKeyHmacSecret"] = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)),
         };
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
         for (var i = 0; i < silos; i++)
@@ -73,17 +67,16 @@ public sealed class BenchCluster : IAsyncDisposable
         var multiplexer = await ConnectionMultiplexer.ConnectAsync(connection);
         owned.Add(multiplexer);
 
-        var cluster = new BenchCluster { Grains = client.Services.GetRequiredService<IGrainFactory>(), Redis = multiplexer };
+        var cluster = new BenchCluster { Grains = client.Services.GetRequiredService<IGrainFactory>(), Redis = multiplexer, _rules = Path.Combine(dataDir, "ratelimit.yaml") };
+        await File.WriteAllTextAsync(cluster._rules, "domain: bench\ndescriptors:\n  - key: k\n    rate_limit:\n      unit: minute\n      requests_per_unit: 1000000000\n");
         cluster._owned.AddRange(owned);
         if (withGateway)
         {
             var (gatewayHttp, gatewayGrpc) = (ChildProcess.FreePort(), ChildProcess.FreePort());
-            var rules = Path.Combine(dataDir, "ratelimit.yaml");
-            await File.WriteAllTextAsync(rules, "domain: bench\ndescriptors:\n  - key: k\n    rate_limit:\n      unit: minute\n      requests_per_unit: 1000000000\n");
             var gateway = ChildProcess.StartProject("Gateway", gatewayHttp, new Dictionary<string, string>(common)
             {
                 ["Gateway__GrpcPort"] = $"{gatewayGrpc}",
-                ["RateLimit__ConfigFile"] = rules,
+                ["RateLimit__ConfigFile"] = cluster._rules,
             });
             cluster._owned.Add(gateway);
             await gateway.WaitUntilAsync(async () => (await http.GetAsync($"http://127.0.0.1:{gatewayHttp}/readyz")).IsSuccessStatusCode, TimeSpan.FromSeconds(60), "the gateway to be ready");
@@ -92,6 +85,48 @@ public sealed class BenchCluster : IAsyncDisposable
         }
 
         return cluster;
+    }
+
+    private string _rules = string.Empty;
+
+    /// <summary>Settings every process of the benchmark shares (tokens, secrets, quiet logs).</summary>
+    private static readonly Dictionary<string, string> Common = new()
+    {
+        ["Auth__AdminTokens__0"] = Token,
+        ["Auth__ClientTokens__0"] = Token,
+        ["Logging__LogLevel__Default"] = "Warning",
+        ["Security__SessionKeys__0__Id"] = "k1",
+        ["Security__SessionKeys__0__Key"] = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)),
+        ["Security__ApiKeyHmacSecret"] = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)),
+    };
+
+    /// <summary>
+    /// Starts a second gateway in embedded mode (its own silo in the process, in-memory state, no Redis) with the same
+    /// rules; it is stopped with the cluster. Answers its HTTP and gRPC addresses.
+    /// </summary>
+    public async Task<(Uri Http, Uri Grpc)> StartEmbeddedGatewayAsync()
+    {
+        var (httpPort, grpcPort) = (ChildProcess.FreePort(), ChildProcess.FreePort());
+        var gateway = ChildProcess.StartProject("Gateway", httpPort, new Dictionary<string, string>(Common)
+        {
+            ["Gateway__GrpcPort"] = $"{grpcPort}",
+            ["RateLimit__ConfigFile"] = _rules,
+        });
+        _owned.Add(gateway);
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        await gateway.WaitUntilAsync(async () => (await http.GetAsync($"http://127.0.0.1:{httpPort}/readyz")).IsSuccessStatusCode, TimeSpan.FromSeconds(60), "the embedded gateway to be ready");
+        return (new Uri($"http://127.0.0.1:{httpPort}"), new Uri($"http://127.0.0.1:{grpcPort}"));
+    }
+
+    /// <summary>Starts the bare minimal API (<c>Benchmarks/BareApi</c>), the machine's HTTP ceiling; stopped with the cluster.</summary>
+    public async Task<Uri> StartBareApiAsync()
+    {
+        var port = ChildProcess.FreePort();
+        var bare = ChildProcess.StartProject("BareApi", port, new Dictionary<string, string>(), Path.Combine("Benchmarks", "BareApi"));
+        _owned.Add(bare);
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        await bare.WaitUntilAsync(async () => (await http.GetAsync($"http://127.0.0.1:{port}/healthz")).IsSuccessStatusCode, TimeSpan.FromSeconds(60), "the bare minimal API to answer");
+        return new Uri($"http://127.0.0.1:{port}");
     }
 
     public async ValueTask DisposeAsync()

@@ -3,10 +3,15 @@ using HdrHistogram;
 
 namespace Orleans.Coordinator.Benchmarks.Harness;
 
-/// <summary>One result row of <c>results/latest.json</c>.</summary>
+/// <summary>
+/// One result row of <c>results/latest.json</c>: <paramref name="RatioTo"/> names the path of the same run this one is
+/// measured against (its reference), <paramref name="Ratio"/> is this row's ops/s over the reference's, and
+/// <paramref name="P99Ratio"/> its p99 over the reference's.
+/// </summary>
 public sealed record ResultRow(
     string Scenario, string Path, int Concurrency, int Keys, double OpsPerSec,
-    double P50Ms, double P99Ms, double P999Ms, long Errors, int Cores, int Rounds, double Seconds);
+    double P50Ms, double P99Ms, double P999Ms, long Errors, int Cores, int Rounds, double Seconds,
+    string? RatioTo = null, double? Ratio = null, double? P99Ratio = null);
 
 /// <summary>Command-line filters for profiling one path or shape: <c>--only a,b</c> and <c>--shape 64x10000</c>.</summary>
 public static class BenchFilter
@@ -18,9 +23,10 @@ public static class BenchFilter
 
 /// <summary>
 /// One way of making a decision (a path), called with the index of the operation; <paramref name="PerOperation"/>
-/// decisions per call (a batch request), counted in ops/s, while latencies are per call.
+/// decisions per call (a batch request), counted in ops/s, while latencies are per call. <paramref name="RatioTo"/>
+/// names the reference path it is reported against (default: the run's baseline; <c>""</c> for none).
 /// </summary>
-public sealed record BenchPath(string Name, Func<long, Task> Operation, int PerOperation = 1);
+public sealed record BenchPath(string Name, Func<long, Task> Operation, int PerOperation = 1, string? RatioTo = null);
 
 /// <summary>
 /// Closed-loop load: <c>concurrency</c> workers each keep one call in flight. Paths are run interleaved in
@@ -43,10 +49,10 @@ public static class LoadRunner
         var elapsed = paths.ToDictionary(p => p.Name, _ => TimeSpan.Zero);
         var slice = duration / rounds;
 
-        // Warm-up: every path once, briefly, not recorded.
+        // Warm-up: every path for 2 s, not recorded (tiered JIT and the grains activations settle).
         foreach (var path in paths)
         {
-            await RunAsync(path, concurrency, TimeSpan.FromSeconds(1), new LongHistogram(60_000_000, 3));
+            await RunAsync(path, concurrency, TimeSpan.FromSeconds(2), new LongHistogram(60_000_000, 3));
         }
 
         for (var round = 0; round < rounds; round++)
@@ -60,11 +66,20 @@ public static class LoadRunner
             }
         }
 
-        return [.. paths.Select(p => new ResultRow(
+        var rows = paths.Select(p => new ResultRow(
             scenario, p.Name, concurrency, keys,
             Math.Round(ops[p.Name] * p.PerOperation / elapsed[p.Name].TotalSeconds),
             Ms(histograms[p.Name], 50), Ms(histograms[p.Name], 99), Ms(histograms[p.Name], 99.9),
-            errors[p.Name], Environment.ProcessorCount, rounds, Math.Round(elapsed[p.Name].TotalSeconds, 1)))];
+            errors[p.Name], Environment.ProcessorCount, rounds, Math.Round(elapsed[p.Name].TotalSeconds, 1))).ToList();
+        var baseline = paths.FirstOrDefault(p => p.Name.Contains("baseline", StringComparison.Ordinal))?.Name;
+        return [.. rows.Select((row, i) =>
+        {
+            var reference = paths[i].RatioTo ?? (row.Path == baseline ? null : baseline);
+            var of = rows.FirstOrDefault(r => r.Path == reference);
+            return of is null || of.OpsPerSec == 0
+                ? row
+                : row with { RatioTo = of.Path, Ratio = Math.Round(row.OpsPerSec / of.OpsPerSec, 2), P99Ratio = of.P99Ms == 0 ? null : Math.Round(row.P99Ms / of.P99Ms, 2) };
+        })];
     }
 
     private static async Task<(long Ops, long Errors, TimeSpan Elapsed)> RunAsync(BenchPath path, int concurrency, TimeSpan duration, LongHistogram histogram)

@@ -40,10 +40,10 @@ public sealed class ChildProcess : IAsyncDisposable
     }
 
     /// <summary>A built project's dll (same configuration as the benchmark), started with <c>dotnet</c>.</summary>
-    public static ChildProcess StartProject(string project, int httpPort, IDictionary<string, string> environment)
+    public static ChildProcess StartProject(string project, int httpPort, IDictionary<string, string> environment, string? directory = null)
     {
         var configuration = new DirectoryInfo(Path.TrimEndingDirectorySeparator(AppContext.BaseDirectory)).Parent!.Name;
-        var dll = Path.Combine(RepoRoot(), project, "bin", configuration, "net10.0", $"Orleans.Coordinator.{project}.dll");
+        var dll = Path.Combine(RepoRoot(), directory ?? project, "bin", configuration, "net10.0", $"Orleans.Coordinator.{project}.dll");
         if (!File.Exists(dll))
         {
             throw new FileNotFoundException($"{dll} is not built: run `dotnet build -c {configuration}` first.");

@@ -30,7 +30,29 @@ public sealed class RawHttp(Uri server) : IAsyncDisposable
     }
 
     /// <summary>Sends <paramref name="request"/> and returns the response's status code once the whole response is read.</summary>
-    public async Task<int> SendAsync(byte[] request)
+    public async Task<int> SendAsync(byte[] request) => (await ExchangeAsync(request)).Status;
+
+    /// <summary>Sends <paramref name="request"/>, throws unless the status is 2xx, and returns the response's <c>Location</c> header.</summary>
+    public async Task<string> SendForLocationAsync(byte[] request)
+    {
+        var (status, head) = await ExchangeAsync(request);
+        if (status is < 200 or > 299)
+        {
+            throw new HttpRequestException($"HTTP {status}", null, (HttpStatusCode)status);
+        }
+
+        var at = head.IndexOf("\r\nlocation:", StringComparison.OrdinalIgnoreCase);
+        if (at < 0)
+        {
+            throw new HttpRequestException("the response has no Location header");
+        }
+
+        var start = at + "\r\nlocation:".Length;
+        var end = head.IndexOf('\r', start);
+        return head[start..(end < 0 ? head.Length : end)].Trim();
+    }
+
+    private async Task<(int Status, string Head)> ExchangeAsync(byte[] request)
     {
         if (!_idle.TryTake(out var connection))
         {
@@ -40,9 +62,9 @@ public sealed class RawHttp(Uri server) : IAsyncDisposable
 
         try
         {
-            var status = await connection.SendAsync(request);
+            var answer = await connection.SendAsync(request);
             _idle.Add(connection);
-            return status;
+            return answer;
         }
         catch
         {
@@ -87,7 +109,7 @@ public sealed class RawHttp(Uri server) : IAsyncDisposable
             return new Connection(socket);
         }
 
-        public async Task<int> SendAsync(byte[] request)
+        public async Task<(int Status, string Head)> SendAsync(byte[] request)
         {
             await _socket.SendAsync(request, SocketFlags.None);
             var headerEnd = await FindAsync("\r\n\r\n"u8.ToArray());
@@ -116,7 +138,7 @@ public sealed class RawHttp(Uri server) : IAsyncDisposable
                 }
             }
 
-            return status;
+            return (status, head);
         }
 
         /// <summary>Reads until <paramref name="marker"/> is buffered; returns its offset.</summary>

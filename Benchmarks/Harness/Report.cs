@@ -52,22 +52,8 @@ public static class Report
         await File.WriteAllTextAsync(Path.Combine(directory, "latest.md"), md.ToString());
     }
 
-    /// <summary>Each path's throughput and p99 against the baseline measured in the same run, same in-flight and keys.</summary>
+    /// <summary>Each path's throughput and p99 against its reference path, measured in the same run (same in-flight and keys).</summary>
     public static IEnumerable<string> Ratios(IReadOnlyList<ResultRow> rows)
-    {
-        foreach (var group in rows.GroupBy(r => (r.Scenario, r.Concurrency, r.Keys)))
-        {
-            var baseline = group.FirstOrDefault(r => r.Path.Contains("baseline", StringComparison.Ordinal));
-            if (baseline is null || baseline.OpsPerSec == 0)
-            {
-                continue;
-            }
-
-            foreach (var row in group.Where(r => r != baseline))
-            {
-                yield return string.Create(CultureInfo.InvariantCulture,
-                    $"- {group.Key.Scenario}, {group.Key.Concurrency} in flight, {group.Key.Keys} keys: {row.Path} = {row.OpsPerSec / baseline.OpsPerSec:0.00}x the baseline's throughput, p99 {row.P99Ms:0.###} ms vs {baseline.P99Ms:0.###} ms");
-            }
-        }
-    }
+        => rows.Where(r => r.Ratio is not null).Select(r => string.Create(CultureInfo.InvariantCulture,
+            $"- {r.Scenario}, {r.Concurrency} in flight, {r.Keys} keys: {r.Path} = {r.Ratio:0.00}x {r.RatioTo}'s throughput, p99 {r.P99Ms:0.###} ms = {r.P99Ratio:0.00}x its {rows.First(o => o.Scenario == r.Scenario && o.Concurrency == r.Concurrency && o.Keys == r.Keys && o.Path == r.RatioTo).P99Ms:0.###} ms"));
 }

@@ -22,7 +22,12 @@ public static class LeaseScenario
     public static async Task<IReadOnlyList<ResultRow>> RunAsync(TimeSpan duration, int rounds)
     {
         const int users = 10_000;
-        await using var cluster = await BenchCluster.StartAsync(withGateway: false);
+        await using var cluster = await BenchCluster.StartAsync(withGateway: true);
+        await using var raw = new RawHttp(cluster.GatewayHttp!);
+        var acquires = Enumerable.Range(0, users)
+            .Select(i => RawHttp.Request("POST", $"/v1/users/u{i}/connections", BenchCluster.Token, """{"instanceId":"bench","ttlMs":60000}"""))
+            .ToArray();
+        var healthz = RawHttp.Request("GET", "/healthz", BenchCluster.Token);
         var db = cluster.Redis.GetDatabase();
         var names = Enumerable.Range(0, users).Select(i => $"u{i}").ToArray();
         var keys = names.Select(n => (RedisKey)$"baseline:lease:{n}").ToArray();
@@ -45,6 +50,14 @@ public static class LeaseScenario
                     await grain.ReleaseLeaseAsync(id);
                 }
             }),
+
+            // Two requests per pair: ops/s here are HTTP requests/s, comparable with /healthz's.
+            new("gateway-http (acquire, release)", async i =>
+            {
+                var location = await raw.SendForLocationAsync(acquires[i % users]);
+                await raw.SendExpectingSuccessAsync(RawHttp.Request("DELETE", location, BenchCluster.Token));
+            }, PerOperation: 2, RatioTo: RateLimitScenario.HealthzPath),
+            new(RateLimitScenario.HealthzPath, _ => raw.SendExpectingSuccessAsync(healthz), RatioTo: ""),
         ];
         var rows = new List<ResultRow>();
         foreach (var concurrency in new[] { 64 })

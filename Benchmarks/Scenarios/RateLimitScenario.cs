@@ -24,6 +24,15 @@ public static class RateLimitScenario
     private static readonly byte[] Healthz = RawHttp.Request("GET", "/healthz", BenchCluster.Token);
     private const int PerRequest = 16;
 
+    /// <summary>The HTTP reference: the same gateway's <c>/healthz</c> (no decision).</summary>
+    public const string HealthzPath = "gateway-http /healthz";
+
+    /// <summary>The gRPC reference: <c>grpc.health.v1.Health/Check</c> on the same gateway's gRPC port.</summary>
+    public const string GrpcHealthPath = "gateway-grpc health Check";
+
+    /// <summary>The machine's HTTP ceiling: a bare minimal API counting in a dictionary, same request body.</summary>
+    public const string BarePath = "bare-api check (HTTP ceiling)";
+
     /// <summary>A limit never reached: every path measures the decision, not refusals.</summary>
     private static readonly RateLimitPolicy Policy = new(RateLimitAlgorithm.FixedWindow, 1_000_000_000, 60_000, 0, Shadow: false);
 
@@ -37,9 +46,24 @@ public static class RateLimitScenario
 
         using var channel = Grpc.Net.Client.GrpcChannel.ForAddress(cluster.GatewayGrpc!);
         var rls = new Envoy.RateLimit.RateLimitService.RateLimitServiceClient(channel);
+        var health = new Grpc.Health.V1.Health.HealthClient(channel);
         var auth = new Grpc.Core.Metadata { { "authorization", $"Bearer {BenchCluster.Token}" } };
         await using var coalescer = new RateLimitCoalescer(cluster.Grains);
         await using var raw = new RawHttp(cluster.GatewayHttp!);
+
+        // The references measured in the same run: the same gateway's /healthz and gRPC health Check, an embedded
+        // gateway (its silo in the process) with its own, and a bare minimal API as the machine's HTTP ceiling.
+        var (embeddedHttp, embeddedGrpc) = await cluster.StartEmbeddedGatewayAsync();
+        using var embeddedClient = new HttpClient { BaseAddress = embeddedHttp };
+        embeddedClient.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", BenchCluster.Token);
+        (await embeddedClient.PutAsJsonAsync("/v1/tenants/bench/policies/api", new { algorithm = "fixedWindow", limit = 1_000_000_000, windowMs = 60_000 })).EnsureSuccessStatusCode();
+        await using var embedded = new RawHttp(embeddedHttp);
+        using var embeddedChannel = Grpc.Net.Client.GrpcChannel.ForAddress(embeddedGrpc);
+        var embeddedRls = new Envoy.RateLimit.RateLimitService.RateLimitServiceClient(embeddedChannel);
+        var embeddedHealth = new Grpc.Health.V1.Health.HealthClient(embeddedChannel);
+        await using var bare = new RawHttp(await cluster.StartBareApiAsync());
+        var healthCheck = new Grpc.Health.V1.HealthCheckRequest();
+
         var rows = new List<ResultRow>();
         foreach (var keys in new[] { 10_000, 1 })
         {
@@ -69,18 +93,23 @@ public static class RateLimitScenario
             List<BenchPath> paths =
             [
                 .. CorePaths(cluster, coalescer, keys),
-                new("gateway-http", i => raw.SendExpectingSuccessAsync(bodies[i % keys])),
-                new("gateway-envoy-rls-grpc", async i => await rls.ShouldRateLimitAsync(requests[i % keys], auth)),
+                new("gateway-http", i => raw.SendExpectingSuccessAsync(bodies[i % keys]), RatioTo: HealthzPath),
+                new("gateway-envoy-rls-grpc", async i => await rls.ShouldRateLimitAsync(requests[i % keys], auth), RatioTo: GrpcHealthPath),
             ];
             if (keys > 1)
             {
-                // Many decisions per request, where the targets are stated (64 connections, 10,000 keys); and what the
-                // HTTP stack itself costs here: /healthz answers without any decision.
+                // Many decisions per request; and the references: what the HTTP and gRPC stacks cost here without a decision.
                 paths.AddRange(
                 [
-                    new($"gateway-http check-batch ({PerRequest} per request)", i => raw.SendExpectingSuccessAsync(batchBodies[i % keys]), PerRequest),
-                    new($"gateway-envoy-rls-grpc ({PerRequest} descriptors per request)", async i => await rls.ShouldRateLimitAsync(batchRequests[i % keys], auth), PerRequest),
-                    new("gateway-http /healthz (no decision: the HTTP ceiling)", _ => raw.SendExpectingSuccessAsync(Healthz)),
+                    new($"gateway-http check-batch ({PerRequest} per request)", i => raw.SendExpectingSuccessAsync(batchBodies[i % keys]), PerRequest, HealthzPath),
+                    new($"gateway-envoy-rls-grpc ({PerRequest} descriptors per request)", async i => await rls.ShouldRateLimitAsync(batchRequests[i % keys], auth), PerRequest, GrpcHealthPath),
+                    new(HealthzPath, _ => raw.SendExpectingSuccessAsync(Healthz), RatioTo: BarePath),
+                    new(GrpcHealthPath, async _ => await health.CheckAsync(healthCheck), RatioTo: ""),
+                    new("embedded gateway-http", i => embedded.SendExpectingSuccessAsync(bodies[i % keys]), RatioTo: "embedded " + HealthzPath),
+                    new("embedded gateway-envoy-rls-grpc", async i => await embeddedRls.ShouldRateLimitAsync(requests[i % keys], auth), RatioTo: "embedded " + GrpcHealthPath),
+                    new("embedded " + HealthzPath, _ => embedded.SendExpectingSuccessAsync(Healthz), RatioTo: BarePath),
+                    new("embedded " + GrpcHealthPath, async _ => await embeddedHealth.CheckAsync(healthCheck), RatioTo: ""),
+                    new(BarePath, i => bare.SendExpectingSuccessAsync(bodies[i % keys]), RatioTo: ""),
                 ]);
             }
 

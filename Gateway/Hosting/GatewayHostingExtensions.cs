@@ -57,6 +57,9 @@ public static partial class GatewayHostingExtensions
         services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         services.AddOpenApi();
         services.AddGrpc(o => o.Interceptors.Add<GrpcErrorInterceptor>());
+        // The standard grpc.health.v1.Health service on the gRPC port: SERVING while the process runs (what /healthz
+        // says); readiness, with the cluster and Redis, stays on /readyz.
+        services.AddGrpcHealthChecks().AddCheck("process", () => Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult.Healthy());
         builder.AddCoordinatorTelemetry("orleans-coordinator-gateway");
         // While no silo is reachable, the Orleans client warns once per message it cannot send: a log line per request
         // at the very moment the gateway must answer fast from the fallback. The breaker's own line says it once.
@@ -124,6 +127,7 @@ public static partial class GatewayHostingExtensions
         app.MapInstancesApi();
         app.MapGrpcService<EnvoyRateLimitService>();
         app.MapGrpcService<ExtAuthzService>();
+        app.MapGrpcHealthChecksService().AllowAnonymous();
         if (info.Mode == GatewayMode.Embedded)
         {
             app.MapEmbeddedDashboard();

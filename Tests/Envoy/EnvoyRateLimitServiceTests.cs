@@ -99,6 +99,19 @@ public sealed class EnvoyRateLimitServiceTests(EnvoyRlsFixture fixture)
 
     private Task<RateLimitResponse> CallAsync(params RateLimitDescriptor[] descriptors) => CallAsync(0, descriptors);
 
+    [Fact]
+    public async Task GrpcHealthCheck_OnTheGrpcPort_AnswersServing_WithoutAToken()
+    {
+        // Arrange: the standard grpc.health.v1 client, no authorization metadata (Envoy health checks send none).
+        var health = new global::Grpc.Health.V1.Health.HealthClient(fixture.Channel);
+
+        // Act
+        var answer = await health.CheckAsync(new global::Grpc.Health.V1.HealthCheckRequest(), cancellationToken: TestContext.Current.CancellationToken);
+
+        // Assert
+        Assert.Equal(global::Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus.Serving, answer.Status);
+    }
+
     private async Task<RateLimitResponse> CallAsync(uint hits, params RateLimitDescriptor[] descriptors)
     {
         var request = new RateLimitRequest { Domain = "edge", HitsAddend = hits };
