@@ -263,6 +263,12 @@ public static class GrainKeys
     public static string RedisRouteKey(string keyPrefix, string identifierKey) => $"{keyPrefix}route:{identifierKey}";
 
     /// <summary>
+    /// The Redis pub/sub channel on which mapping grains announce a changed route (the message is the identifier key),
+    /// so gateways drop their cached copy: <c>{prefix}routes:changed</c>.
+    /// </summary>
+    public static string RedisRouteChangesChannel(string keyPrefix) => $"{keyPrefix}routes:changed";
+
+    /// <summary>
     /// A gateway's fallback counter while the grain cluster is unreachable (<paramref name="kind"/>: <c>lease</c>,
     /// <c>bytes</c>, <c>rl</c>, <c>tokens</c>). The only keys under the prefix that carry an expiry set by this service
     /// besides jti markers.

@@ -66,6 +66,7 @@ public static class MappingsApi
 
         resolver.Forget(key);
         await grains.Get<IRouteMappingGrain>(key).SetDestinationAsync(destination);
+        resolver.Forget(key); // again: a lookup that ran during the write may have kept the old route
         return TypedResults.Ok(new MappingResponse(key, destination, "mapping"));
     }
 
@@ -79,6 +80,7 @@ public static class MappingsApi
 
         resolver.Forget(key);
         await grains.Get<IRouteMappingGrain>(key).RemoveDestinationAsync();
+        resolver.Forget(key); // again: a lookup that ran during the write may have kept the old route
         return TypedResults.NoContent();
     }
 
@@ -92,6 +94,7 @@ public static class MappingsApi
 
         resolver.Forget(key);
         await grains.Get<IRouteMappingGrain>(key).InvalidateAsync();
+        resolver.Forget(key); // again: a lookup that ran during the write may have kept the old route
         return TypedResults.NoContent();
     }
 

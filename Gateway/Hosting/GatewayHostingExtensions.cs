@@ -47,6 +47,7 @@ public static partial class GatewayHostingExtensions
         services.AddSingleton<ResilientUsers>();
         services.AddSingleton<ResilientTokens>();
         services.AddSingleton<MappingResolver>();
+        services.AddSingleton<RouteCache>();
         services.AddSingleton(builder.Configuration.GetSection("Security").Get<ReplayGuardSettings>() ?? new ReplayGuardSettings());
         services.AddOptions<ExtAuthzOptions>().BindConfiguration(ExtAuthzOptions.SectionName);
 
@@ -85,6 +86,7 @@ public static partial class GatewayHostingExtensions
             services.AddSingleton<FallbackStore>();
             services.AddHostedService<RecoveryProbe>();
             services.AddHostedService<GatewayWarmup>();
+            services.AddHostedService<RouteChangeFeed>();
             auth = builder.AddCoordinatorAuthentication(allowAnonymousWithoutTokens: false, "a cluster-mode gateway");
         }
         else

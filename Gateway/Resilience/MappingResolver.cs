@@ -11,24 +11,33 @@ namespace Orleans.Coordinator.Resilience;
 /// straight from Redis (exact: the grain writes through to it); when Redis is down too, this gateway's own last
 /// answer if younger than <see cref="ResilienceOptions.MappingStaleFor"/>; else the default destination.
 /// Writes through this gateway replace or drop its copy; other gateways' copies are only served during an
-/// outage, and only within that bound.
+/// outage, and only within that bound. Before all of it, hits are answered from <see cref="RouteCache"/>.
 /// </summary>
-public sealed class MappingResolver(IGrainFactory grains, ResilienceState state, IServiceProvider services, IOptions<MappingOptions> mappings, TimeProvider time)
+public sealed class MappingResolver(IGrainFactory grains, ResilienceState state, IServiceProvider services, IOptions<MappingOptions> mappings, TimeProvider time, RouteCache cache)
 {
     private readonly Remembered<(RouteResolution Route, DateTimeOffset At)> _seen = new(state.Options.RememberedEntries);
 
     /// <summary>Resolves an identifier key.</summary>
     public async Task<(RouteResolution Route, ServedMode Mode)> ResolveAsync(string key)
     {
+        if (cache.TryGet(key, out var copy))
+        {
+            return (copy, ServedMode.Normal);
+        }
+
+        var generation = cache.Generation;
         if (!state.Enabled)
         {
-            return (await grains.Get<IRouteMappingGrain>(key).ResolveRouteAsync(), ServedMode.Normal);
+            var answer = await grains.Get<IRouteMappingGrain>(key).ResolveRouteAsync();
+            cache.Store(key, answer, generation);
+            return (answer, ServedMode.Normal);
         }
 
         try
         {
             var route = await state.Cluster.RunAsync(() => grains.Get<IRouteMappingGrain>(key).ResolveRouteAsync());
             _seen.Set(key, (route, time.GetUtcNow()));
+            cache.Store(key, route, generation);
             return (route, ServedMode.Normal);
         }
         catch (Exception ex) when (ex is DependencyDownException or Grains.Interfaces.CoordinatorUnavailableException)
@@ -37,8 +46,12 @@ public sealed class MappingResolver(IGrainFactory grains, ResilienceState state,
         }
     }
 
-    /// <summary>Forgets this gateway's copy (after a write or an invalidation through it).</summary>
-    public void Forget(string key) => _seen.Remove(key);
+    /// <summary>Forgets this gateway's copies (after a write or an invalidation through it).</summary>
+    public void Forget(string key)
+    {
+        cache.Evict(key);
+        _seen.Remove(key);
+    }
 
     private async Task<(RouteResolution Route, ServedMode Mode)> AroundTheClusterAsync(string key)
     {

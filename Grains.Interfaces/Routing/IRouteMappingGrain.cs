@@ -14,8 +14,16 @@ public enum RouteSource
 /// <param name="Identifier">The normalised identifier (the grain key).</param>
 /// <param name="Destination">The destination to route to.</param>
 /// <param name="Source">Whether it came from a mapping or the default.</param>
+/// <param name="ValidForMs">
+/// How long (ms) the answer may be reused: the rest of the grain's own cache time (<c>Mappings:CacheTtl</c>), so a copy
+/// kept by a caller is never older than the grain's; 0 when it must not be reused.
+/// </param>
 [GenerateSerializer, Immutable, Alias("coordinator.RouteResolution")]
-public sealed record RouteResolution([property: Id(0)] string Identifier, [property: Id(1)] string Destination, [property: Id(2)] RouteSource Source);
+public sealed record RouteResolution(
+    [property: Id(0)] string Identifier,
+    [property: Id(1)] string Destination,
+    [property: Id(2)] RouteSource Source,
+    [property: Id(3)] long ValidForMs = 0);
 
 /// <summary>
 /// The route mapping of one identifier (key: the normalised identifier, see <see cref="GrainKeys.TryIdentifier"/>).

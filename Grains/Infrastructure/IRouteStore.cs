@@ -11,4 +11,11 @@ public interface IRouteStore
 
     /// <summary>Removes a mapping.</summary>
     Task DeleteAsync(string identifierKey);
+
+    /// <summary>
+    /// Tells every gateway that the route of <paramref name="identifierKey"/> changed, so they drop cached copies
+    /// (Redis: a message on <see cref="Interfaces.GrainKeys.RedisRouteChangesChannel"/>). Never throws: a lost announcement
+    /// is bounded by the copies' time to live, and gateways drop every copy when their connection to Redis breaks.
+    /// </summary>
+    Task AnnounceChangeAsync(string identifierKey);
 }

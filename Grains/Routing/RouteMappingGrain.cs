@@ -9,7 +9,8 @@ namespace Orleans.Coordinator.Grains.Routing;
 /// <summary>
 /// Owns one identifier's route. The store (a plain Redis string in cluster mode) is the truth; the grain
 /// keeps a copy for <see cref="MappingOptions.CacheTtl"/> so lookups are answered from memory, and drops
-/// it on every write and on invalidate.
+/// it on every write and on invalidate; each of those is announced to the gateways (<see cref="IRouteStore.AnnounceChangeAsync"/>),
+/// whose own copies last at most as long as the grain's.
 /// </summary>
 internal sealed class RouteMappingGrain(IRouteStore store, CoordinatorClock clock, IOptions<MappingOptions> options)
     : Grain, IRouteMappingGrain
@@ -28,9 +29,10 @@ internal sealed class RouteMappingGrain(IRouteStore store, CoordinatorClock cloc
             _cachedUntilMs = now + (long)options.Value.CacheTtl.TotalMilliseconds;
         }
 
+        var validForMs = Math.Max(0, _cachedUntilMs - now);
         return string.IsNullOrEmpty(_cached)
-            ? new RouteResolution(Identifier, options.Value.DefaultDestination, RouteSource.Default)
-            : new RouteResolution(Identifier, _cached, RouteSource.Mapping);
+            ? new RouteResolution(Identifier, options.Value.DefaultDestination, RouteSource.Default, validForMs)
+            : new RouteResolution(Identifier, _cached, RouteSource.Mapping, validForMs);
     }
 
     public async Task SetDestinationAsync(string destination)
@@ -43,6 +45,7 @@ internal sealed class RouteMappingGrain(IRouteStore store, CoordinatorClock cloc
         Invalidate();
         await store.SetAsync(Identifier, valid);
         Remember(valid);
+        await store.AnnounceChangeAsync(Identifier);
     }
 
     public async Task RemoveDestinationAsync()
@@ -50,12 +53,13 @@ internal sealed class RouteMappingGrain(IRouteStore store, CoordinatorClock cloc
         Invalidate();
         await store.DeleteAsync(Identifier);
         Remember(null);
+        await store.AnnounceChangeAsync(Identifier);
     }
 
     public Task InvalidateAsync()
     {
         Invalidate();
-        return Task.CompletedTask;
+        return store.AnnounceChangeAsync(Identifier);
     }
 
     private void Remember(string? destination)

@@ -1,0 +1,202 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Options;
+using Orleans.Coordinator.Grains.Interfaces;
+using Orleans.Coordinator.Grains.Interfaces.Configuration;
+using Orleans.Coordinator.Grains.Interfaces.Routing;
+using StackExchange.Redis;
+
+namespace Orleans.Coordinator.Resilience;
+
+/// <summary>
+/// The gateway's own copies of route lookups, so a mapping hit costs no grain call. A copy lives at most
+/// <see cref="MappingOptions.GatewayCacheTtl"/> and never longer than the grain's copy had left
+/// (<see cref="RouteResolution.ValidForMs"/>); it is dropped when any gateway writes or invalidates the route (the
+/// mapping grain announces it, <see cref="RouteChangeFeed"/>), and every copy is dropped and none kept while this
+/// gateway's Redis connection is broken (an announcement could be missed then).
+/// </summary>
+/// <remarks>
+/// A lookup that was under way while an announcement arrived is not kept: each eviction advances a generation, and a
+/// copy is stored only if the generation did not move since its lookup began.
+/// </remarks>
+public sealed class RouteCache(IOptions<MappingOptions> options, TimeProvider time)
+{
+    private readonly ConcurrentDictionary<string, Entry> _entries = new(StringComparer.Ordinal);
+    private readonly long _maxTicks = (long)(options.Value.GatewayCacheTtl.TotalSeconds * time.TimestampFrequency);
+    private readonly int _capacity = options.Value.GatewayCacheEntries;
+    private long _generation;
+    private long _lastSweep;
+    private volatile bool _suspended;
+
+    /// <summary>True when copies are kept at all (a positive <see cref="MappingOptions.GatewayCacheTtl"/> and capacity).</summary>
+    public bool Enabled => _maxTicks > 0 && _capacity > 0;
+
+    /// <summary>Advances with every eviction; take it before a lookup and hand it to <see cref="Store"/>.</summary>
+    public long Generation => Volatile.Read(ref _generation);
+
+    /// <summary>How many copies are held (expired ones included until they are next looked at).</summary>
+    public int Count => _entries.Count;
+
+    /// <summary>The copy of <paramref name="key"/>, when there is a live one.</summary>
+    public bool TryGet(string key, out RouteResolution route)
+    {
+        if (!_suspended && _entries.TryGetValue(key, out var entry))
+        {
+            if (time.GetTimestamp() < entry.ExpiresAt)
+            {
+                route = entry.Route;
+                return true;
+            }
+
+            _entries.TryRemove(new KeyValuePair<string, Entry>(key, entry));
+        }
+
+        route = null!;
+        return false;
+    }
+
+    /// <summary>
+    /// Keeps <paramref name="route"/> unless an eviction happened since <paramref name="generationAtLookup"/>, the grain
+    /// said not to reuse it, copies are suspended, or the cache is full (expired copies are swept once a second then).
+    /// </summary>
+    public void Store(string key, RouteResolution route, long generationAtLookup)
+    {
+        if (!Enabled || _suspended || route.ValidForMs <= 0 || Generation != generationAtLookup)
+        {
+            return;
+        }
+
+        var now = time.GetTimestamp();
+        if (_entries.Count >= _capacity && !SweepExpired(now))
+        {
+            return;
+        }
+
+        var ticks = Math.Min(_maxTicks, route.ValidForMs * time.TimestampFrequency / 1000);
+        var entry = new Entry(route, now + ticks);
+        _entries[key] = entry;
+        if (Generation != generationAtLookup)
+        {
+            // An eviction raced the store: it may have run before the copy was in, so take the copy out again.
+            _entries.TryRemove(new KeyValuePair<string, Entry>(key, entry));
+        }
+    }
+
+    /// <summary>Drops the copy of <paramref name="key"/> (a write or an announcement).</summary>
+    public void Evict(string key)
+    {
+        Interlocked.Increment(ref _generation);
+        _entries.TryRemove(key, out _);
+    }
+
+    /// <summary>Drops every copy and keeps none until <see cref="Resume"/> (the change feed cannot be trusted).</summary>
+    public void Suspend()
+    {
+        _suspended = true;
+        Interlocked.Increment(ref _generation);
+        _entries.Clear();
+    }
+
+    /// <summary>Keeps copies again (the change feed is connected).</summary>
+    public void Resume() => _suspended = false;
+
+    private bool SweepExpired(long now)
+    {
+        var last = Volatile.Read(ref _lastSweep);
+        if (now - last < time.TimestampFrequency || Interlocked.CompareExchange(ref _lastSweep, now, last) != last)
+        {
+            return false;
+        }
+
+        foreach (var (key, entry) in _entries)
+        {
+            if (now >= entry.ExpiresAt)
+            {
+                _entries.TryRemove(new KeyValuePair<string, Entry>(key, entry));
+            }
+        }
+
+        return _entries.Count < _capacity;
+    }
+
+    private sealed record Entry(RouteResolution Route, long ExpiresAt);
+}
+
+/// <summary>
+/// Cluster mode: listens for the mapping grains' route announcements on Redis pub/sub
+/// (<see cref="GrainKeys.RedisRouteChangesChannel"/>) and evicts the gateway's copies; suspends the copies while the
+/// connection is broken and resumes them once it is back. When Redis refuses the subscription (an ACL user without
+/// <c>subscribe</c> on the channel), the gateway keeps no copies at all and says so once in the log.
+/// </summary>
+internal sealed partial class RouteChangeFeed(
+    IConnectionMultiplexer multiplexer, RouteCache cache, IOptions<CoordinatorRedisOptions> redis, ILogger<RouteChangeFeed> logger) : BackgroundService
+{
+    private static readonly TimeSpan RetryEvery = TimeSpan.FromSeconds(2);
+    private volatile bool _subscribed;
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (!cache.Enabled)
+        {
+            return;
+        }
+
+        cache.Suspend();
+        multiplexer.ConnectionFailed += OnFailed;
+        multiplexer.ConnectionRestored += OnRestored;
+        var channel = RedisChannel.Literal(GrainKeys.RedisRouteChangesChannel(redis.Value.KeyPrefix));
+        try
+        {
+            while (!stoppingToken.IsCancellationRequested)
+            {
+                try
+                {
+                    var queue = await multiplexer.GetSubscriber().SubscribeAsync(channel);
+                    queue.OnMessage(message =>
+                    {
+                        if (!message.Message.IsNullOrEmpty)
+                        {
+                            cache.Evict(message.Message.ToString());
+                        }
+                    });
+                    _subscribed = true;
+                    cache.Resume();
+                    await Task.Delay(Timeout.Infinite, stoppingToken);
+                }
+                catch (RedisServerException ex)
+                {
+                    LogRefused(logger, ex.Message);
+                    return;
+                }
+                catch (RedisException)
+                {
+                    await Task.Delay(RetryEvery, stoppingToken);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+        finally
+        {
+            multiplexer.ConnectionFailed -= OnFailed;
+            multiplexer.ConnectionRestored -= OnRestored;
+            cache.Suspend();
+        }
+    }
+
+    private void OnFailed(object? sender, ConnectionFailedEventArgs e) => cache.Suspend();
+
+    private void OnRestored(object? sender, ConnectionFailedEventArgs e)
+    {
+        // Announcements arrive on the subscription connection (RESP2), or on the one connection under RESP3.
+        var carriesAnnouncements = e.ConnectionType == ConnectionType.Subscription
+            || (e.EndPoint is { } endpoint && multiplexer.GetServer(endpoint).Protocol == RedisProtocol.Resp3);
+        if (_subscribed && carriesAnnouncements && multiplexer.IsConnected)
+        {
+            cache.Resume();
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Redis refused the subscription to route announcements ({Reason}): this gateway keeps no route copies (every lookup asks the mapping grain). Give the ACL user +subscribe and the channel (deploy/redis/users.acl).")]
+    private static partial void LogRefused(ILogger logger, string reason);
+}

@@ -1,0 +1,135 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Time.Testing;
+using Orleans.Coordinator.Grains.Interfaces.Configuration;
+using Orleans.Coordinator.Grains.Interfaces.Routing;
+using Orleans.Coordinator.Resilience;
+using Orleans.Coordinator.Tests.Infrastructure;
+
+namespace Orleans.Coordinator.Tests.Routing;
+
+/// <summary>The gateway's copies of route lookups: bounded in time, never kept across a concurrent change.</summary>
+public sealed class RouteCacheTests
+{
+    private static RouteCache Cache(FakeTimeProvider time, int seconds = 5, int entries = 100)
+        => new(Options.Create(new MappingOptions { GatewayCacheTtl = TimeSpan.FromSeconds(seconds), GatewayCacheEntries = entries }), time);
+
+    private static RouteResolution Route(string destination, long validForMs) => new("id", destination, RouteSource.Mapping, validForMs);
+
+    [Fact]
+    public void Copy_LivesNoLongerThanTheGrainsCopyHadLeft_NorTheGatewayTtl()
+    {
+        var time = new FakeTimeProvider();
+        var cache = Cache(time);
+        cache.Store("short", Route("a", 1_000), cache.Generation);
+        cache.Store("long", Route("b", 60_000), cache.Generation);
+
+        time.Advance(TimeSpan.FromMilliseconds(999));
+        Assert.True(cache.TryGet("short", out _));
+        time.Advance(TimeSpan.FromMilliseconds(1));
+        Assert.False(cache.TryGet("short", out _));
+        Assert.True(cache.TryGet("long", out var kept));
+        Assert.Equal("b", kept.Destination);
+        time.Advance(TimeSpan.FromMilliseconds(4_000));
+        Assert.False(cache.TryGet("long", out _));
+    }
+
+    [Fact]
+    public void LookupUnderWayDuringAnEviction_IsNotKept()
+    {
+        var cache = Cache(new FakeTimeProvider());
+        var before = cache.Generation;
+
+        cache.Evict("other");
+        cache.Store("id", Route("old", 30_000), before);
+
+        Assert.False(cache.TryGet("id", out _));
+    }
+
+    [Fact]
+    public void Suspended_KeepsAndServesNothing_UntilResumed()
+    {
+        var cache = Cache(new FakeTimeProvider());
+        cache.Store("id", Route("a", 30_000), cache.Generation);
+
+        cache.Suspend();
+        cache.Store("id2", Route("b", 30_000), cache.Generation);
+
+        Assert.False(cache.TryGet("id", out _));
+        Assert.False(cache.TryGet("id2", out _));
+        cache.Resume();
+        cache.Store("id2", Route("b", 30_000), cache.Generation);
+        Assert.True(cache.TryGet("id2", out _));
+    }
+
+    [Fact]
+    public void Full_KeepsNoMore_UntilExpiredCopiesAreSwept()
+    {
+        var time = new FakeTimeProvider();
+        var cache = Cache(time, entries: 2);
+        cache.Store("a", Route("a", 1_000), cache.Generation);
+        cache.Store("b", Route("b", 1_000), cache.Generation);
+        time.Advance(TimeSpan.FromMilliseconds(500));
+        cache.Store("c", Route("c", 1_000), cache.Generation);
+        Assert.False(cache.TryGet("c", out _));
+
+        time.Advance(TimeSpan.FromMilliseconds(1_000));
+        cache.Store("c", Route("c", 1_000), cache.Generation);
+        Assert.True(cache.TryGet("c", out _));
+        Assert.Equal(1, cache.Count);
+    }
+}
+
+/// <summary>
+/// Two cluster-mode gateways on one cluster: a route read (and kept) by one gateway is replaced, deleted and
+/// invalidated through the other; the first answers the new route within a bound, pushed by the mapping grain.
+/// </summary>
+[Collection(RedisClusterCollection.Name)]
+public sealed class GatewayRouteCacheTests(RedisClusterFixture fixture, ITestOutputHelper output)
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact(Timeout = 120_000)]
+    public async Task RouteChangedThroughAnotherGateway_IsAnsweredEverywhere_WithinOneSecond()
+    {
+        // Arrange: a long gateway copy (30 s), so only the push can explain a fresh answer.
+        var settings = fixture.GatewaySettings();
+        settings["Mappings:GatewayCacheTtl"] = "00:00:30";
+        await using var a = await GatewayHost.StartAsync(settings);
+        await using var b = await GatewayHost.StartAsync(settings);
+        using var readA = a.CreateClient(GatewayHost.ClientToken);
+        using var adminB = b.CreateClient(GatewayHost.AdminToken);
+        var identifier = TestKeys.Identifier("push");
+        Assert.Equal(HttpStatusCode.OK, (await adminB.PutAsJsonAsync($"/v1/mappings/{identifier}", new { destination = "first" }, Ct)).StatusCode);
+        Assert.Equal("first", await DestinationAsync(readA, identifier));
+        Assert.Equal("first", await DestinationAsync(readA, identifier));
+
+        // Act + Assert: each change through B is answered by A within 1 s.
+        var took = new List<long>();
+        foreach (var (change, expected) in new (Func<Task<HttpResponseMessage>>, string)[]
+        {
+            (() => adminB.PutAsJsonAsync($"/v1/mappings/{identifier}", new { destination = "second" }, Ct), "second"),
+            (() => adminB.DeleteAsync($"/v1/mappings/{identifier}", Ct), "(default)"),
+            (() => adminB.PutAsJsonAsync($"/v1/mappings/{identifier}", new { destination = "third" }, Ct), "third"),
+        })
+        {
+            Assert.True((await change()).IsSuccessStatusCode, $"the change to {expected} through gateway B");
+            var watch = Stopwatch.StartNew();
+            await Wait.UntilAsync(async () => await DestinationAsync(readA, identifier) == expected, TimeSpan.FromSeconds(1),
+                $"gateway A to answer '{expected}' after the change through gateway B");
+            took.Add(watch.ElapsedMilliseconds);
+        }
+
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"gateway A answered each change made through B after {string.Join(", ", took)} ms"));
+    }
+
+    private static async Task<string> DestinationAsync(HttpClient http, string identifier)
+    {
+        using var json = JsonDocument.Parse(await http.GetStringAsync($"/v1/mappings/{identifier}", Ct));
+        return json.RootElement.GetProperty("source").GetString() == "default" ? "(default)" : json.RootElement.GetProperty("destination").GetString()!;
+    }
+}
