@@ -31,6 +31,16 @@ internal sealed partial class UserLeaseGrain(
 
     private ConnectionLeaseBook? _book;
     private bool _mustReload;
+
+    // True once Redis said this user holds no fallback lease, until this activation's state is reloaded: a fallback
+    // grant changes the state's ETag (the fallback script fences the grain), so while the ETag this activation holds
+    // is current none can have been granted, and a decision made on a stale zero fails its ETag-checked write, is
+    // reloaded and counted again. Saves one Redis round trip per acquire in the common case.
+    private bool _noFallbackLeases;
+
+    // The instance whose lease index is known to hold this user (one reference, not a set: the grain's memory per user
+    // is a target). The index drops a user only after calling ReleaseInstanceLeasesAsync, which forgets it here.
+    private string? _trackedBy;
     private Dictionary<string, long>? _cancelled;
     private int _leaseDelta;
 
@@ -55,16 +65,17 @@ internal sealed partial class UserLeaseGrain(
         // Before the first lease from an instance, record this user in that instance's lease index (durably),
         // so the instance's death or goodbye finds and releases it.
         var user = this.GetPrimaryKeyString();
-        if (!(await GetBookAsync()).HasLiveLeaseFrom(instanceId, clock.NowMs))
+        if (_trackedBy != instanceId && !(await GetBookAsync()).HasLiveLeaseFrom(instanceId, clock.NowMs))
         {
             await GrainFactory.GetGrain<IInstanceLeaseIndexGrain>(InstanceKeys.LeaseIndex(instanceId, user)).TrackAsync(user);
+            _trackedBy = instanceId;
         }
 
         return await UpdateAsync(
             // Leases a gateway granted from its Redis fallback count too. Counted again on every attempt: a fallback
             // grant changes this state's ETag (the fallback script fences the grain), so a decision that missed one
             // fails its write and is made again with the fresh count.
-            () => fallbackLeases.CountLiveAsync(user, clock.NowMs),
+            CountFallbackLeasesAsync,
             (book, now, heldElsewhere) =>
             {
                 var pruned = book.PruneExpired(now);
@@ -119,6 +130,11 @@ internal sealed partial class UserLeaseGrain(
     public Task<int> ReleaseInstanceLeasesAsync(string instanceId)
         => UpdateAsync((book, now) =>
         {
+            if (_trackedBy == instanceId)
+            {
+                _trackedBy = null;
+            }
+
             var released = book.ReleaseHeldBy(instanceId);
             var pruned = book.PruneExpired(now);
             LeasesChanged(-released - pruned);
@@ -205,10 +221,23 @@ internal sealed partial class UserLeaseGrain(
         }
     }
 
+    private async Task<int> CountFallbackLeasesAsync()
+    {
+        if (_noFallbackLeases)
+        {
+            return 0;
+        }
+
+        var count = await fallbackLeases.CountLiveAsync(this.GetPrimaryKeyString(), clock.NowMs);
+        _noFallbackLeases = count == 0;
+        return count;
+    }
+
     private async ValueTask<ConnectionLeaseBook> GetBookAsync()
     {
         if (_mustReload)
         {
+            _noFallbackLeases = false;
             await state.ReadStateAsync();
             _mustReload = false;
             _book = null;
