@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using Orleans.Coordinator.Grains.Interfaces.Configuration;
 using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
@@ -21,8 +22,7 @@ internal sealed partial class UserLeaseGrain(
     [PersistentState("leases", CoordinatorStorage.Name)] IPersistentState<UserLeaseState> state,
     CoordinatorClock clock,
     IFallbackLeases fallbackLeases,
-    IOptions<LeaseOptions> options,
-    ILogger<UserLeaseGrain> logger) : Grain, IUserLeaseGrain
+    IOptions<LeaseOptions> options) : Grain, IUserLeaseGrain
 {
     private const int MaxWriteAttempts = 3;
 
@@ -209,7 +209,8 @@ internal sealed partial class UserLeaseGrain(
             catch (InconsistentStateException ex) when (attempt < MaxWriteAttempts)
             {
                 // Another activation of this user wrote first: decide again on what it wrote.
-                LogStaleWrite(logger, this.GetPrimaryKeyString(), attempt, ex.Message);
+                // The logger is looked up when needed (rare) rather than kept: one reference less per active user.
+                LogStaleWrite(ServiceProvider.GetRequiredService<ILogger<UserLeaseGrain>>(), this.GetPrimaryKeyString(), attempt, ex.Message);
                 _mustReload = true;
             }
             catch
