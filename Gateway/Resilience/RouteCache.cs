@@ -96,8 +96,15 @@ public sealed class RouteCache(IOptions<MappingOptions> options, TimeProvider ti
         _entries.Clear();
     }
 
-    /// <summary>Keeps copies again (the change feed is connected).</summary>
-    public void Resume() => _suspended = false;
+    /// <summary>
+    /// Keeps copies again (the change feed is connected). Advances the generation: a lookup that began while copies
+    /// were off may carry a route whose announcement was missed, so it is not kept.
+    /// </summary>
+    public void Resume()
+    {
+        Interlocked.Increment(ref _generation);
+        _suspended = false;
+    }
 
     private bool SweepExpired(long now)
     {
@@ -123,15 +130,21 @@ public sealed class RouteCache(IOptions<MappingOptions> options, TimeProvider ti
 
 /// <summary>
 /// Cluster mode: listens for the mapping grains' route announcements on Redis pub/sub
-/// (<see cref="GrainKeys.RedisRouteChangesChannel"/>) and evicts the gateway's copies; suspends the copies while the
-/// connection is broken and resumes them once it is back. When Redis refuses the subscription (an ACL user without
-/// <c>subscribe</c> on the channel), the gateway keeps no copies at all and says so once in the log.
+/// (<see cref="GrainKeys.RedisRouteChangesChannel"/>) and evicts the gateway's copies. Copies are kept only while the
+/// subscription is known to work: any connection failure suspends them, and they resume only after a probe published
+/// on the channel came back on it (after the subscription was made, and after every reconnection) with no failure
+/// in between. When Redis refuses the subscription (an ACL user without <c>subscribe</c> on the channel), the gateway
+/// keeps no copies at all and says so once in the log.
 /// </summary>
 internal sealed partial class RouteChangeFeed(
     IConnectionMultiplexer multiplexer, RouteCache cache, IOptions<CoordinatorRedisOptions> redis, ILogger<RouteChangeFeed> logger) : BackgroundService
 {
+    private const string ProbePrefix = "\u0001probe:";
     private static readonly TimeSpan RetryEvery = TimeSpan.FromSeconds(2);
-    private volatile bool _subscribed;
+    private readonly SemaphoreSlim _confirm = new(0);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, TaskCompletionSource> _probes = new(StringComparer.Ordinal);
+    private readonly RedisChannel _channel = RedisChannel.Literal(GrainKeys.RedisRouteChangesChannel(redis.Value.KeyPrefix));
+    private long _failures;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -143,34 +156,17 @@ internal sealed partial class RouteChangeFeed(
         cache.Suspend();
         multiplexer.ConnectionFailed += OnFailed;
         multiplexer.ConnectionRestored += OnRestored;
-        var channel = RedisChannel.Literal(GrainKeys.RedisRouteChangesChannel(redis.Value.KeyPrefix));
         try
         {
+            if (!await SubscribeAsync(stoppingToken))
+            {
+                return;
+            }
+
             while (!stoppingToken.IsCancellationRequested)
             {
-                try
-                {
-                    var queue = await multiplexer.GetSubscriber().SubscribeAsync(channel);
-                    queue.OnMessage(message =>
-                    {
-                        if (!message.Message.IsNullOrEmpty)
-                        {
-                            cache.Evict(message.Message.ToString());
-                        }
-                    });
-                    _subscribed = true;
-                    cache.Resume();
-                    await Task.Delay(Timeout.Infinite, stoppingToken);
-                }
-                catch (RedisServerException ex)
-                {
-                    LogRefused(logger, ex.Message);
-                    return;
-                }
-                catch (RedisException)
-                {
-                    await Task.Delay(RetryEvery, stoppingToken);
-                }
+                await ConfirmAndResumeAsync(stoppingToken);
+                await _confirm.WaitAsync(stoppingToken);
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -184,17 +180,95 @@ internal sealed partial class RouteChangeFeed(
         }
     }
 
-    private void OnFailed(object? sender, ConnectionFailedEventArgs e) => cache.Suspend();
-
-    private void OnRestored(object? sender, ConnectionFailedEventArgs e)
+    /// <summary>Subscribes (retrying while Redis cannot be reached); false when Redis refused it.</summary>
+    private async Task<bool> SubscribeAsync(CancellationToken stoppingToken)
     {
-        // Announcements arrive on the subscription connection (RESP2), or on the one connection under RESP3.
-        var carriesAnnouncements = e.ConnectionType == ConnectionType.Subscription
-            || (e.EndPoint is { } endpoint && multiplexer.GetServer(endpoint).Protocol == RedisProtocol.Resp3);
-        if (_subscribed && carriesAnnouncements && multiplexer.IsConnected)
+        while (true)
         {
-            cache.Resume();
+            try
+            {
+                var queue = await multiplexer.GetSubscriber().SubscribeAsync(_channel);
+                queue.OnMessage(OnMessage);
+                return true;
+            }
+            catch (RedisServerException ex)
+            {
+                LogRefused(logger, ex.Message);
+                return false;
+            }
+            catch (Exception ex) when (ex is RedisException or TimeoutException)
+            {
+                await Task.Delay(RetryEvery, stoppingToken);
+            }
         }
+    }
+
+    /// <summary>Resumes copies once a probe went round the channel with no connection failure meanwhile.</summary>
+    private async Task ConfirmAndResumeAsync(CancellationToken stoppingToken)
+    {
+        while (true)
+        {
+            var failures = Interlocked.Read(ref _failures);
+            var probe = ProbePrefix + Guid.NewGuid().ToString("N");
+            var echoed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _probes[probe] = echoed;
+            try
+            {
+                await multiplexer.GetSubscriber().PublishAsync(_channel, probe);
+                await echoed.Task.WaitAsync(RetryEvery, stoppingToken);
+                if (Interlocked.Read(ref _failures) == failures)
+                {
+                    cache.Resume();
+                    return;
+                }
+            }
+            catch (Exception ex) when (ex is RedisException or TimeoutException)
+            {
+                // Not connected yet, or the probe did not come back: try again.
+            }
+            finally
+            {
+                _probes.TryRemove(probe, out _);
+            }
+
+            await Task.Delay(RetryEvery, stoppingToken);
+        }
+    }
+
+    private void OnMessage(ChannelMessage message)
+    {
+        if (message.Message.IsNullOrEmpty)
+        {
+            return;
+        }
+
+        var text = message.Message.ToString();
+        if (text.StartsWith(ProbePrefix, StringComparison.Ordinal))
+        {
+            if (_probes.TryGetValue(text, out var echoed))
+            {
+                echoed.TrySetResult();
+            }
+
+            return;
+        }
+
+        cache.Evict(text);
+    }
+
+    private void OnFailed(object? sender, ConnectionFailedEventArgs e)
+    {
+        // Any connection: under RESP3 announcements share the interactive one, and suspending costs only speed.
+        Interlocked.Increment(ref _failures);
+        cache.Suspend();
+    }
+
+    private void OnRestored(object? sender, ConnectionFailedEventArgs e) => _confirm.Release();
+
+    public override void Dispose()
+    {
+        _confirm.Dispose();
+        base.Dispose();
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Redis refused the subscription to route announcements ({Reason}): this gateway keeps no route copies (every lookup asks the mapping grain). Give the ACL user +subscribe and the channel (deploy/redis/users.acl).")]

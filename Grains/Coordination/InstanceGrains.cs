@@ -263,23 +263,40 @@ internal sealed class InstanceLeaseIndexGrain(
         }
     }
 
+    // Users tracked while ReleaseAllAsync is releasing (tracking interleaves with it): their new lease came after the
+    // release, so they stay in the index when the released ones are removed.
+    private HashSet<string>? _trackedDuringRelease;
+
     public Task TrackAsync(string user)
-        => state.UpdateAsync(s => (true, s.Users.Add(user)));
+    {
+        _trackedDuringRelease?.Add(user);
+        return state.UpdateAsync(s => (true, s.Users.Add(user)));
+    }
 
     public async Task<int> ReleaseAllAsync()
     {
         var users = state.State.Users.ToList();
+        var retracked = _trackedDuringRelease = new HashSet<string>(StringComparer.Ordinal);
         var instanceId = InstanceId;
-        foreach (var chunk in users.Chunk(64))
+        try
         {
-            await Task.WhenAll(chunk.Select(u => GrainFactory.GetGrain<IUserLeaseGrain>(u).ReleaseInstanceLeasesAsync(instanceId)));
+            foreach (var chunk in users.Chunk(64))
+            {
+                await Task.WhenAll(chunk.Select(u => GrainFactory.GetGrain<IUserLeaseGrain>(u).ReleaseInstanceLeasesAsync(instanceId)));
+            }
+        }
+        finally
+        {
+            _trackedDuringRelease = null;
         }
 
+        var released = users.Count;
+        users.RemoveAll(retracked.Contains);
         await state.UpdateAsync(s =>
         {
             s.Users.ExceptWith(users);
             return (true, users.Count > 0);
         });
-        return users.Count;
+        return released;
     }
 }

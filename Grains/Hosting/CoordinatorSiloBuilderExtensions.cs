@@ -36,7 +36,7 @@ public static class CoordinatorSiloBuilderExtensions
         var services = builder.Services;
         services.AddCoordinatorGrainServices();
         // Trace context flows through grain calls, so a gateway request, its grain call and Redis share one trace.
-        if (Environment.GetEnvironmentVariable("EXPERIMENT_NO_PROPAGATION") != "1") { builder.AddActivityPropagation(); }
+        builder.AddActivityPropagation();
         services.AddOptions<GrainDirectoryOptions>()
             .Configure<IOptions<CoordinatorClusterOptions>>((o, cluster) => o.CacheSize = cluster.Value.DirectoryCacheSize);
 

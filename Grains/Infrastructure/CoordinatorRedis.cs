@@ -29,9 +29,30 @@ public sealed partial class CoordinatorRedis(IOptions<CoordinatorRedisOptions> o
             return current;
         }
 
-        var next = ConnectAsync();
-        var winner = Interlocked.CompareExchange(ref _connecting, next, current);
-        return ReferenceEquals(winner, current) ? next : winner!;
+        // Only the caller that installs its task connects: concurrent first callers share one connection and one watchdog.
+        var next = new TaskCompletionSource<IConnectionMultiplexer>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var winner = Interlocked.CompareExchange(ref _connecting, next.Task, current);
+        if (!ReferenceEquals(winner, current))
+        {
+            return winner!;
+        }
+
+        _ = ConnectIntoAsync(next);
+        return next.Task;
+    }
+
+    private async Task ConnectIntoAsync(TaskCompletionSource<IConnectionMultiplexer> result)
+    {
+        try
+        {
+            var multiplexer = await ConnectAsync();
+            _watchdog = RedisReconnectWatchdog.Start(multiplexer, logger);
+            result.SetResult(multiplexer);
+        }
+        catch (Exception ex)
+        {
+            result.SetException(ex);
+        }
     }
 
     /// <summary>The default database of the shared multiplexer.</summary>
@@ -102,7 +123,6 @@ public sealed partial class CoordinatorRedis(IOptions<CoordinatorRedisOptions> o
         {
             var multiplexer = await ConnectionMultiplexer.ConnectAsync(config);
             LogConnected(logger, config.ToString(includePassword: false));
-            _watchdog = RedisReconnectWatchdog.Start(multiplexer, logger);
             return multiplexer;
         }
         catch (RedisConnectionException ex) when (ex.FailureType == ConnectionFailureType.AuthenticationFailure)

@@ -38,7 +38,7 @@ public sealed partial class RedisRouteStore(CoordinatorRedis redis, IOptions<Coo
         {
             await (await redis.GetAsync()).GetSubscriber().PublishAsync(_changes, identifierKey);
         }
-        catch (RedisException ex)
+        catch (Exception ex) when (ex is RedisException or TimeoutException or CoordinatorUnavailableException)
         {
             LogAnnounceFailed(logger, ex.GetType().Name);
         }

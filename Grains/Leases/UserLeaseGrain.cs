@@ -239,6 +239,7 @@ internal sealed partial class UserLeaseGrain(
         if (_mustReload)
         {
             _noFallbackLeases = false;
+            _trackedBy = null; // another activation may have been released by the index meanwhile
             await state.ReadStateAsync();
             _mustReload = false;
             _book = null;

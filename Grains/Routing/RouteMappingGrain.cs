@@ -43,17 +43,30 @@ internal sealed class RouteMappingGrain(IRouteStore store, CoordinatorClock cloc
         }
 
         Invalidate();
-        await store.SetAsync(Identifier, valid);
-        Remember(valid);
-        await store.AnnounceChangeAsync(Identifier);
+        try
+        {
+            await store.SetAsync(Identifier, valid);
+            Remember(valid);
+        }
+        finally
+        {
+            // Also when the write failed: it may have been applied all the same (outcome unknown).
+            await store.AnnounceChangeAsync(Identifier);
+        }
     }
 
     public async Task RemoveDestinationAsync()
     {
         Invalidate();
-        await store.DeleteAsync(Identifier);
-        Remember(null);
-        await store.AnnounceChangeAsync(Identifier);
+        try
+        {
+            await store.DeleteAsync(Identifier);
+            Remember(null);
+        }
+        finally
+        {
+            await store.AnnounceChangeAsync(Identifier);
+        }
     }
 
     public Task InvalidateAsync()

@@ -67,6 +67,20 @@ public sealed class RouteCacheTests
     }
 
     [Fact]
+    public void LookupBegunWhileSuspended_IsNotKeptAfterResume()
+    {
+        // An announcement sent while copies were off was missed: a lookup that began then may carry the old route.
+        var cache = Cache(new FakeTimeProvider());
+        cache.Suspend();
+        var begun = cache.Generation;
+
+        cache.Resume();
+        cache.Store("id", Route("maybe-old", 30_000), begun);
+
+        Assert.False(cache.TryGet("id", out _));
+    }
+
+    [Fact]
     public void Full_KeepsNoMore_UntilExpiredCopiesAreSwept()
     {
         var time = new FakeTimeProvider();
