@@ -147,8 +147,18 @@ public sealed class SiloChurnTests(ITestOutputHelper output)
             {
                 // Act: kill one silo, start its replacement, under load (the load has made progress since the last round).
                 var (leasesBefore, grantsBefore) = (Volatile.Read(ref acknowledged), tokens.Count);
-                await Wait.UntilAsync(() => Volatile.Read(ref acknowledged) >= leasesBefore + 10 && tokens.Count >= grantsBefore + 2,
-                    TimeSpan.FromSeconds(60), $"round {round}: the load to acknowledge 10 more leases and 2 more lock grants before the kill");
+                try
+                {
+                    await Wait.UntilAsync(() => Volatile.Read(ref acknowledged) >= leasesBefore + 10 && tokens.Count >= grantsBefore + 2,
+                        TimeSpan.FromSeconds(60), $"round {round}: the load to acknowledge 10 more leases and 2 more lock grants before the kill");
+                }
+                catch (TimeoutException ex)
+                {
+                    // Say which side stalled, and what the calls were answered meanwhile.
+                    throw new TimeoutException(
+                        $"{ex.Message} Leases {leasesBefore} -> {Volatile.Read(ref acknowledged)}, lock grants {grantsBefore} -> {tokens.Count}, " +
+                        $"failed calls {Volatile.Read(ref failures)}, releases in doubt {uncertain.Count}; rounds so far: {string.Join(" | ", report)}", ex);
+                }
                 var victim = cluster.Silos[round % cluster.Silos.Count];
                 await cluster.KillSiloAsync(victim, Ct);
                 var killed = System.Diagnostics.Stopwatch.StartNew();
