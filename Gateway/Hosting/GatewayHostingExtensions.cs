@@ -48,6 +48,7 @@ public static partial class GatewayHostingExtensions
         services.AddSingleton<ResilientTokens>();
         services.AddSingleton<MappingResolver>();
         services.AddSingleton<RouteCache>();
+        services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, Apis.DataPlaneJson.Default));
         services.AddSingleton(builder.Configuration.GetSection("Security").Get<ReplayGuardSettings>() ?? new ReplayGuardSettings());
         services.AddOptions<ExtAuthzOptions>().BindConfiguration(ExtAuthzOptions.SectionName);
 
