@@ -40,17 +40,13 @@ public sealed class BenchCluster : IAsyncDisposable
             ["Redis__ConnectionString"] = connection,
             ["Orleans__ServiceId"] = serviceId,
         };
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
         for (var i = 0; i < silos; i++)
         {
-            var siloHttp = ChildProcess.FreePort();
-            var silo = ChildProcess.StartProject("Silo", siloHttp, new Dictionary<string, string>(common)
+            owned.Add(await StartReadyAsync("Silo", ChildProcess.FreePort(), new Dictionary<string, string>(common)
             {
                 ["Orleans__SiloPort"] = $"{ChildProcess.FreePort()}",
                 ["Orleans__GatewayPort"] = $"{ChildProcess.FreePort()}",
-            });
-            owned.Add(silo);
-            await silo.WaitUntilAsync(async () => (await http.GetAsync($"http://127.0.0.1:{siloHttp}/readyz")).IsSuccessStatusCode, TimeSpan.FromSeconds(60), $"silo {i + 1} of {silos} to be ready");
+            }, "/readyz", $"silo {i + 1} of {silos} to be ready"));
         }
 
         var builder = Host.CreateApplicationBuilder();
@@ -72,16 +68,7 @@ public sealed class BenchCluster : IAsyncDisposable
         cluster._owned.AddRange(owned);
         if (withGateway)
         {
-            var (gatewayHttp, gatewayGrpc) = (ChildProcess.FreePort(), ChildProcess.FreePort());
-            var gateway = ChildProcess.StartProject("Gateway", gatewayHttp, new Dictionary<string, string>(common)
-            {
-                ["Gateway__GrpcPort"] = $"{gatewayGrpc}",
-                ["RateLimit__ConfigFile"] = cluster._rules,
-            });
-            cluster._owned.Add(gateway);
-            await gateway.WaitUntilAsync(async () => (await http.GetAsync($"http://127.0.0.1:{gatewayHttp}/readyz")).IsSuccessStatusCode, TimeSpan.FromSeconds(60), "the gateway to be ready");
-            cluster.GatewayHttp = new Uri($"http://127.0.0.1:{gatewayHttp}");
-            cluster.GatewayGrpc = new Uri($"http://127.0.0.1:{gatewayGrpc}");
+            (cluster.GatewayHttp, cluster.GatewayGrpc) = await cluster.StartGatewayAsync(new Dictionary<string, string>(common), "the gateway to be ready");
         }
 
         return cluster;
@@ -104,29 +91,44 @@ public sealed class BenchCluster : IAsyncDisposable
     /// Starts a second gateway in embedded mode (its own silo in the process, in-memory state, no Redis) with the same
     /// rules; it is stopped with the cluster. Answers its HTTP and gRPC addresses.
     /// </summary>
-    public async Task<(Uri Http, Uri Grpc)> StartEmbeddedGatewayAsync()
-    {
-        var (httpPort, grpcPort) = (ChildProcess.FreePort(), ChildProcess.FreePort());
-        var gateway = ChildProcess.StartProject("Gateway", httpPort, new Dictionary<string, string>(Common)
-        {
-            ["Gateway__GrpcPort"] = $"{grpcPort}",
-            ["RateLimit__ConfigFile"] = _rules,
-        });
-        _owned.Add(gateway);
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
-        await gateway.WaitUntilAsync(async () => (await http.GetAsync($"http://127.0.0.1:{httpPort}/readyz")).IsSuccessStatusCode, TimeSpan.FromSeconds(60), "the embedded gateway to be ready");
-        return (new Uri($"http://127.0.0.1:{httpPort}"), new Uri($"http://127.0.0.1:{grpcPort}"));
-    }
+    public Task<(Uri Http, Uri Grpc)> StartEmbeddedGatewayAsync()
+        => StartGatewayAsync(new Dictionary<string, string>(Common), "the embedded gateway to be ready");
 
     /// <summary>Starts the bare minimal API (<c>Benchmarks/BareApi</c>), the machine's HTTP ceiling; stopped with the cluster.</summary>
     public async Task<Uri> StartBareApiAsync()
     {
         var port = ChildProcess.FreePort();
-        var bare = ChildProcess.StartProject("BareApi", port, new Dictionary<string, string>(), Path.Combine("Benchmarks", "BareApi"));
-        _owned.Add(bare);
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
-        await bare.WaitUntilAsync(async () => (await http.GetAsync($"http://127.0.0.1:{port}/healthz")).IsSuccessStatusCode, TimeSpan.FromSeconds(60), "the bare minimal API to answer");
+        _owned.Add(await StartReadyAsync("BareApi", port, new Dictionary<string, string>(), "/healthz", "the bare minimal API to answer", Path.Combine("Benchmarks", "BareApi")));
         return new Uri($"http://127.0.0.1:{port}");
+    }
+
+    /// <summary>A gateway process with these settings and the benchmark's rules (cluster mode when they name Redis); stopped with the cluster.</summary>
+    private async Task<(Uri Http, Uri Grpc)> StartGatewayAsync(Dictionary<string, string> environment, string what)
+    {
+        var (httpPort, grpcPort) = (ChildProcess.FreePort(), ChildProcess.FreePort());
+        environment["Gateway__GrpcPort"] = $"{grpcPort}";
+        environment["RateLimit__ConfigFile"] = _rules;
+        _owned.Add(await StartReadyAsync("Gateway", httpPort, environment, "/readyz", what));
+        return (new Uri($"http://127.0.0.1:{httpPort}"), new Uri($"http://127.0.0.1:{grpcPort}"));
+    }
+
+    /// <summary>Starts a built project and waits (60 s at most) until <paramref name="readyPath"/> answers 2xx.</summary>
+    private static async Task<ChildProcess> StartReadyAsync(
+        string project, int port, IDictionary<string, string> environment, string readyPath, string what, string? directory = null)
+    {
+        var process = ChildProcess.StartProject(project, port, environment, directory);
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        try
+        {
+            await process.WaitUntilAsync(async () => (await http.GetAsync($"http://127.0.0.1:{port}{readyPath}")).IsSuccessStatusCode, TimeSpan.FromSeconds(60), what);
+        }
+        catch
+        {
+            await process.DisposeAsync();
+            throw;
+        }
+
+        return process;
     }
 
     public async ValueTask DisposeAsync()

@@ -27,7 +27,6 @@ public static class LeaseScenario
         var acquires = Enumerable.Range(0, users)
             .Select(i => RawHttp.Request("POST", $"/v1/users/u{i}/connections", BenchCluster.Token, """{"instanceId":"bench","ttlMs":60000}"""))
             .ToArray();
-        var healthz = RawHttp.Request("GET", "/healthz", BenchCluster.Token);
         var db = cluster.Redis.GetDatabase();
         var names = Enumerable.Range(0, users).Select(i => $"u{i}").ToArray();
         var keys = names.Select(n => (RedisKey)$"baseline:lease:{n}").ToArray();
@@ -56,8 +55,8 @@ public static class LeaseScenario
             {
                 var location = await raw.SendForLocationAsync(acquires[i % users]);
                 await raw.SendExpectingSuccessAsync(RawHttp.Request("DELETE", location, BenchCluster.Token));
-            }, PerOperation: 2, RatioTo: RateLimitScenario.HealthzPath),
-            new(RateLimitScenario.HealthzPath, _ => raw.SendExpectingSuccessAsync(healthz), RatioTo: ""),
+            }, PerOperation: 2, RatioTo: References.HealthzPath),
+            new(References.HealthzPath, _ => raw.SendExpectingSuccessAsync(References.HealthzRequest), RatioTo: ""),
         ];
         var rows = new List<ResultRow>();
         foreach (var concurrency in new[] { 64 })

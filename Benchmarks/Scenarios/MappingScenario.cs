@@ -31,9 +31,9 @@ public static class MappingScenario
         BenchPath[] paths =
         [
             new("redis-get (baseline)", async i => await db.StringGetAsync(routeKeys[i % mapped])),
-            new("gateway-http (hits)", i => raw.SendExpectingSuccessAsync(hits[i % mapped]), RatioTo: RateLimitScenario.HealthzPath),
-            new("gateway-http (misses)", i => raw.SendExpectingSuccessAsync(RawHttp.Request("GET", $"/v1/mappings/new{missBase + i}", BenchCluster.Token)), RatioTo: RateLimitScenario.HealthzPath),
-            new(RateLimitScenario.HealthzPath, _ => raw.SendExpectingSuccessAsync(RawHttp.Request("GET", "/healthz", BenchCluster.Token)), RatioTo: ""),
+            new("gateway-http (hits)", i => raw.SendExpectingSuccessAsync(hits[i % mapped]), RatioTo: References.HealthzPath),
+            new("gateway-http (misses)", i => raw.SendExpectingSuccessAsync(RawHttp.Request("GET", $"/v1/mappings/new{missBase + i}", BenchCluster.Token)), RatioTo: References.HealthzPath),
+            new(References.HealthzPath, _ => raw.SendExpectingSuccessAsync(References.HealthzRequest), RatioTo: ""),
         ];
         var measured = await LoadRunner.CompareAsync("mapping-lookup", paths, 64, mapped, duration, rounds);
         Report.Print(measured);

@@ -21,17 +21,7 @@ public static class RateLimitScenario
         return c
         """;
 
-    private static readonly byte[] Healthz = RawHttp.Request("GET", "/healthz", BenchCluster.Token);
     private const int PerRequest = 16;
-
-    /// <summary>The HTTP reference: the same gateway's <c>/healthz</c> (no decision).</summary>
-    public const string HealthzPath = "gateway-http /healthz";
-
-    /// <summary>The gRPC reference: <c>grpc.health.v1.Health/Check</c> on the same gateway's gRPC port.</summary>
-    public const string GrpcHealthPath = "gateway-grpc health Check";
-
-    /// <summary>The machine's HTTP ceiling: a bare minimal API counting in a dictionary, same request body.</summary>
-    public const string BarePath = "bare-api check (HTTP ceiling)";
 
     /// <summary>A limit never reached: every path measures the decision, not refusals.</summary>
     private static readonly RateLimitPolicy Policy = new(RateLimitAlgorithm.FixedWindow, 1_000_000_000, 60_000, 0, Shadow: false);
@@ -93,23 +83,23 @@ public static class RateLimitScenario
             List<BenchPath> paths =
             [
                 .. CorePaths(cluster, coalescer, keys),
-                new("gateway-http", i => raw.SendExpectingSuccessAsync(bodies[i % keys]), RatioTo: HealthzPath),
-                new("gateway-envoy-rls-grpc", async i => await rls.ShouldRateLimitAsync(requests[i % keys], auth), RatioTo: GrpcHealthPath),
+                new("gateway-http", i => raw.SendExpectingSuccessAsync(bodies[i % keys]), RatioTo: References.HealthzPath),
+                new("gateway-envoy-rls-grpc", async i => await rls.ShouldRateLimitAsync(requests[i % keys], auth), RatioTo: References.GrpcHealthPath),
             ];
             if (keys > 1)
             {
                 // Many decisions per request; and the references: what the HTTP and gRPC stacks cost here without a decision.
                 paths.AddRange(
                 [
-                    new($"gateway-http check-batch ({PerRequest} per request)", i => raw.SendExpectingSuccessAsync(batchBodies[i % keys]), PerRequest, HealthzPath),
-                    new($"gateway-envoy-rls-grpc ({PerRequest} descriptors per request)", async i => await rls.ShouldRateLimitAsync(batchRequests[i % keys], auth), PerRequest, GrpcHealthPath),
-                    new(HealthzPath, _ => raw.SendExpectingSuccessAsync(Healthz), RatioTo: BarePath),
-                    new(GrpcHealthPath, async _ => await health.CheckAsync(healthCheck), RatioTo: ""),
-                    new("embedded gateway-http", i => embedded.SendExpectingSuccessAsync(bodies[i % keys]), RatioTo: "embedded " + HealthzPath),
-                    new("embedded gateway-envoy-rls-grpc", async i => await embeddedRls.ShouldRateLimitAsync(requests[i % keys], auth), RatioTo: "embedded " + GrpcHealthPath),
-                    new("embedded " + HealthzPath, _ => embedded.SendExpectingSuccessAsync(Healthz), RatioTo: BarePath),
-                    new("embedded " + GrpcHealthPath, async _ => await embeddedHealth.CheckAsync(healthCheck), RatioTo: ""),
-                    new(BarePath, i => bare.SendExpectingSuccessAsync(bodies[i % keys]), RatioTo: ""),
+                    new($"gateway-http check-batch ({PerRequest} per request)", i => raw.SendExpectingSuccessAsync(batchBodies[i % keys]), PerRequest, References.HealthzPath),
+                    new($"gateway-envoy-rls-grpc ({PerRequest} descriptors per request)", async i => await rls.ShouldRateLimitAsync(batchRequests[i % keys], auth), PerRequest, References.GrpcHealthPath),
+                    new(References.HealthzPath, _ => raw.SendExpectingSuccessAsync(References.HealthzRequest), RatioTo: References.BarePath),
+                    new(References.GrpcHealthPath, async _ => await health.CheckAsync(healthCheck), RatioTo: ""),
+                    new("embedded gateway-http", i => embedded.SendExpectingSuccessAsync(bodies[i % keys]), RatioTo: "embedded " + References.HealthzPath),
+                    new("embedded gateway-envoy-rls-grpc", async i => await embeddedRls.ShouldRateLimitAsync(requests[i % keys], auth), RatioTo: "embedded " + References.GrpcHealthPath),
+                    new("embedded " + References.HealthzPath, _ => embedded.SendExpectingSuccessAsync(References.HealthzRequest), RatioTo: References.BarePath),
+                    new("embedded " + References.GrpcHealthPath, async _ => await embeddedHealth.CheckAsync(healthCheck), RatioTo: ""),
+                    new(References.BarePath, i => bare.SendExpectingSuccessAsync(bodies[i % keys]), RatioTo: ""),
                 ]);
             }
 

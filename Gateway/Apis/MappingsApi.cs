@@ -52,7 +52,7 @@ public static class MappingsApi
     }
 
     internal static async Task<Results<Ok<MappingResponse>, ProblemHttpResult>> PutMapping(
-        string identifier, PutMappingBody body, HttpContext context, IGrainFactory grains, MappingResolver resolver, IOptions<MappingOptions> options)
+        string identifier, PutMappingBody body, HttpContext context, MappingResolver resolver, IOptions<MappingOptions> options)
     {
         if (!TryKey(identifier, options, context, out var key, out var invalid))
         {
@@ -64,37 +64,31 @@ public static class MappingsApi
             return ProblemResponses.Invalid(context, "destination", error);
         }
 
-        resolver.Forget(key);
-        await grains.Get<IRouteMappingGrain>(key).SetDestinationAsync(destination);
-        resolver.Forget(key); // again: a lookup that ran during the write may have kept the old route
+        await resolver.ChangeAsync(key, grain => grain.SetDestinationAsync(destination));
         return TypedResults.Ok(new MappingResponse(key, destination, "mapping"));
     }
 
     internal static async Task<Results<NoContent, ProblemHttpResult>> DeleteMapping(
-        string identifier, HttpContext context, IGrainFactory grains, MappingResolver resolver, IOptions<MappingOptions> options)
+        string identifier, HttpContext context, MappingResolver resolver, IOptions<MappingOptions> options)
     {
         if (!TryKey(identifier, options, context, out var key, out var invalid))
         {
             return invalid;
         }
 
-        resolver.Forget(key);
-        await grains.Get<IRouteMappingGrain>(key).RemoveDestinationAsync();
-        resolver.Forget(key); // again: a lookup that ran during the write may have kept the old route
+        await resolver.ChangeAsync(key, grain => grain.RemoveDestinationAsync());
         return TypedResults.NoContent();
     }
 
     internal static async Task<Results<NoContent, ProblemHttpResult>> InvalidateMapping(
-        string identifier, HttpContext context, IGrainFactory grains, MappingResolver resolver, IOptions<MappingOptions> options)
+        string identifier, HttpContext context, MappingResolver resolver, IOptions<MappingOptions> options)
     {
         if (!TryKey(identifier, options, context, out var key, out var invalid))
         {
             return invalid;
         }
 
-        resolver.Forget(key);
-        await grains.Get<IRouteMappingGrain>(key).InvalidateAsync();
-        resolver.Forget(key); // again: a lookup that ran during the write may have kept the old route
+        await resolver.ChangeAsync(key, grain => grain.InvalidateAsync());
         return TypedResults.NoContent();
     }
 

@@ -46,8 +46,26 @@ public sealed class MappingResolver(IGrainFactory grains, ResilienceState state,
         }
     }
 
-    /// <summary>Forgets this gateway's copies (after a write or an invalidation through it).</summary>
-    public void Forget(string key)
+    /// <summary>
+    /// Makes a change to the route of <paramref name="key"/> through its grain (a write, a delete or an invalidation),
+    /// forgetting this gateway's copies before the change and again after it: a lookup that ran during the change may
+    /// have kept the old route.
+    /// </summary>
+    public async Task ChangeAsync(string key, Func<IRouteMappingGrain, Task> change)
+    {
+        ArgumentNullException.ThrowIfNull(change);
+        Forget(key);
+        try
+        {
+            await change(grains.Get<IRouteMappingGrain>(key));
+        }
+        finally
+        {
+            Forget(key);
+        }
+    }
+
+    private void Forget(string key)
     {
         cache.Evict(key);
         _seen.Remove(key);

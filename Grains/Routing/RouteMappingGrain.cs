@@ -42,37 +42,33 @@ internal sealed class RouteMappingGrain(IRouteStore store, CoordinatorClock cloc
             throw new CoordinatorValidationException("destination", error);
         }
 
-        Invalidate();
-        try
-        {
-            await store.SetAsync(Identifier, valid);
-            Remember(valid);
-        }
-        finally
-        {
-            // Also when the write failed: it may have been applied all the same (outcome unknown).
-            await store.AnnounceChangeAsync(Identifier);
-        }
+        await WriteAsync(() => store.SetAsync(Identifier, valid), valid);
     }
 
-    public async Task RemoveDestinationAsync()
-    {
-        Invalidate();
-        try
-        {
-            await store.DeleteAsync(Identifier);
-            Remember(null);
-        }
-        finally
-        {
-            await store.AnnounceChangeAsync(Identifier);
-        }
-    }
+    public Task RemoveDestinationAsync() => WriteAsync(() => store.DeleteAsync(Identifier), null);
 
     public Task InvalidateAsync()
     {
         Invalidate();
         return store.AnnounceChangeAsync(Identifier);
+    }
+
+    /// <summary>
+    /// Writes through to the store and keeps <paramref name="destination"/> as the copy; announces the change to the
+    /// gateways also when the write failed (it may have been applied all the same: outcome unknown).
+    /// </summary>
+    private async Task WriteAsync(Func<Task> write, string? destination)
+    {
+        Invalidate();
+        try
+        {
+            await write();
+            Remember(destination);
+        }
+        finally
+        {
+            await store.AnnounceChangeAsync(Identifier);
+        }
     }
 
     private void Remember(string? destination)
