@@ -76,6 +76,21 @@ public static class GrainKeys
     public static bool TryLockName(string? raw, [NotNullWhen(true)] out string? key, [NotNullWhen(false)] out string? error)
         => TryPrintable(raw, "name", MaxRateLimitKeyLength, out key, out error);
 
+    /// <summary>Validates a response-cache namespace name (case-sensitive, 1 to 64 key characters, e.g. <c>gpt-4o</c>).</summary>
+    public static bool TryCacheNamespace(string? raw, [NotNullWhen(true)] out string? key, [NotNullWhen(false)] out string? error)
+        => TryKey(raw, "namespace", Caching.ResponseCacheLimits.MaxNamespaceLength, out key, out error);
+
+    /// <summary>Validates a response-cache entry key: 1 to 256 printable ASCII characters without white space (e.g. <c>sha256:9f86d0...</c>).</summary>
+    public static bool TryCacheKey(string? raw, [NotNullWhen(true)] out string? key, [NotNullWhen(false)] out string? error)
+        => TryPrintable(raw, "key", Caching.ResponseCacheLimits.MaxKeyLength, out key, out error);
+
+    /// <summary>
+    /// The grain key of a tenant's response-cache namespace: <c>{tenant}/{namespace}</c>, both parts escaped
+    /// (<see cref="EscapeKeyPart"/>), so the slash is always the separator and two (tenant, namespace) pairs never share one.
+    /// </summary>
+    public static string ResponseCacheNamespace(string tenant, string @namespace)
+        => $"{EscapeKeyPart(tenant)}/{EscapeKeyPart(@namespace)}";
+
     /// <summary>Longest accepted session subject.</summary>
     public const int MaxSubjectLength = 256;
 

@@ -124,6 +124,7 @@ public static partial class GatewayHostingExtensions
         app.MapUsersApi();
         app.MapMappingsApi();
         app.MapTenantsApi();
+        app.MapCachesApi();
         app.MapRateLimitApi();
         app.MapIdentityApi();
         app.MapLocksApi();

@@ -118,6 +118,8 @@ public static class CoordinatorSiloBuilderExtensions
         services.AddValidatedOptions<MappingOptions>(MappingOptions.SectionName);
         services.AddValidatedOptions<SecurityOptions>(SecurityOptions.SectionName);
         services.AddValidatedOptions<InstanceOptions>(InstanceOptions.SectionName);
+        services.AddValidatedOptions<CacheOptions>(CacheOptions.SectionName);
+        services.TryAddSingleton<Caching.SiloCacheMemory>();
         services.TryAddSingleton<IdentitySecrets>();
         return services;
     }

@@ -21,6 +21,7 @@ public sealed partial class ConfigurationDocsTests
         (CoordinatorGatewayOptions.SectionName, typeof(CoordinatorGatewayOptions)),
         (SecurityOptions.SectionName, typeof(SecurityOptions)),
         (InstanceOptions.SectionName, typeof(InstanceOptions)),
+        (CacheOptions.SectionName, typeof(CacheOptions)),
         (ExtAuthzOptions.SectionName, typeof(ExtAuthzOptions)),
         (AuthOptions.SectionName, typeof(AuthOptions)),
         (Orleans.Coordinator.Resilience.ResilienceOptions.SectionName, typeof(Orleans.Coordinator.Resilience.ResilienceOptions)),

@@ -39,6 +39,12 @@ public sealed class ClusterOutageTests(ITestOutputHelper output)
                 Assert.Equal(HttpStatusCode.OK, (await http.PostJsonAsync("/v1/ratelimit/check", new { tenant, policy = "api", key = "warm", cost = 0 })).StatusCode);
             }
 
+            // A response-cache namespace with one entry, written while the cluster answers.
+            var cacheBase = $"/v1/tenants/{tenant}/caches/gpt";
+            Assert.Equal(HttpStatusCode.OK, (await a.PutJsonAsync(cacheBase, new { dimension = 4 })).StatusCode);
+            Assert.Equal(HttpStatusCode.OK, (await a.PutJsonAsync($"{cacheBase}/entries/k1", new { value = "cached", embedding = new[] { 1f, 0, 0, 0 } })).StatusCode);
+            Assert.Equal(HttpStatusCode.OK, (await b.GetAsync($"{cacheBase}/entries/k1", Ct)).StatusCode);
+
             var transitionUser = TestKeys.User("transition");
             var heldBefore = await a.PostJsonAsync($"/v1/users/{transitionUser}/connections", new { instanceId = "p" });
             Assert.Equal(HttpStatusCode.Created, heldBefore.StatusCode);
@@ -81,6 +87,20 @@ public sealed class ClusterOutageTests(ITestOutputHelper output)
             Assert.Equal("fallback", readyBody.GetProperty("mode").GetString());
             Assert.Equal(HttpStatusCode.OK, (await a.GetAsync("/readyz?scope=data-plane", Ct)).StatusCode);
             Assert.Equal(HttpStatusCode.OK, (await a.GetAsync("/healthz", Ct)).StatusCode);
+
+            // The response cache (layer 2 of an AI gateway) never fails the request: a lookup is a miss, a write is
+            // dropped with 202, a semantic lookup finds nothing; each marked degraded.
+            var cacheMiss = await a.GetAsync($"{cacheBase}/entries/k1?fill=true&waitMs=100", Ct);
+            await cacheMiss.AssertProblemAsync(HttpStatusCode.NotFound, "cache-miss");
+            Assert.True(IsMode(cacheMiss, "degraded"), "a cache lookup in the outage is marked degraded");
+            var cacheWrite = await b.PutJsonAsync($"{cacheBase}/entries/k2", new { value = "dropped" });
+            Assert.Equal(HttpStatusCode.Accepted, cacheWrite.StatusCode);
+            Assert.True(IsMode(cacheWrite, "degraded"), "a dropped cache write is marked degraded");
+            Assert.False((await cacheWrite.JsonAsync()).GetProperty("stored").GetBoolean());
+            var similar = await a.PostJsonAsync($"{cacheBase}/similar", new { embedding = new[] { 1f, 0, 0, 0 }, minScore = 0.5 });
+            Assert.Equal(HttpStatusCode.OK, similar.StatusCode);
+            Assert.True(IsMode(similar, "degraded"), "a semantic lookup in the outage is marked degraded");
+            Assert.Equal(0, (await similar.JsonAsync()).GetProperty("matches").GetArrayLength());
 
             // The transition: the fallback counts the lease the grain granted (it reads the grain's persisted state).
             var transitionGrants = 0;
@@ -133,8 +153,10 @@ public sealed class ClusterOutageTests(ITestOutputHelper output)
             ["Leases:DefaultMaxConnections"] = UserLimit.ToString(CultureInfo.InvariantCulture),
         });
 
-    private static bool IsFallback(HttpResponseMessage response)
-        => response.Headers.TryGetValues("X-Coordinator-Mode", out var values) && values.Single() == "fallback";
+    private static bool IsFallback(HttpResponseMessage response) => IsMode(response, "fallback");
+
+    private static bool IsMode(HttpResponseMessage response, string mode)
+        => response.Headers.TryGetValues("X-Coordinator-Mode", out var values) && values.Single() == mode;
 
     private static async Task<(HttpResponseMessage Response, TimeSpan Elapsed)> TimedAsync(Func<Task<HttpResponseMessage>> call)
     {

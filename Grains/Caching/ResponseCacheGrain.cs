@@ -1,0 +1,290 @@
+using Microsoft.Extensions.Options;
+using Orleans.Concurrency;
+using Orleans.Coordinator.Grains.Domain;
+using Orleans.Coordinator.Grains.Hosting;
+using Orleans.Coordinator.Grains.Infrastructure;
+using Orleans.Coordinator.Grains.Interfaces;
+using Orleans.Coordinator.Grains.Interfaces.Caching;
+using Orleans.Coordinator.Grains.Interfaces.Configuration;
+
+namespace Orleans.Coordinator.Grains.Caching;
+
+/// <summary>
+/// Single writer over one namespace's <see cref="ResponseCacheBook"/> and <see cref="SingleFlightBook"/>. Reentrant so
+/// that callers waiting for a fill do not hold up the filler's write; every step that reads or changes the books is
+/// synchronous (one turn), so no two of them interleave. Settings writes are persisted first, one at a time.
+/// </summary>
+[Reentrant]
+internal sealed class ResponseCacheGrain(
+    [PersistentState("responseCache", CoordinatorStorage.Name)] IPersistentState<ResponseCacheState> state,
+    CoordinatorClock clock,
+    SiloCacheMemory memory,
+    IOptions<CacheOptions> options) : Grain, IResponseCacheGrain
+{
+    private readonly SemaphoreSlim _settingsWrites = new(1, 1);
+    private readonly SingleFlightBook _fills = new();
+    private ResponseCacheBook? _book;
+    private ResponseCacheSettings? _settings;
+    private long _fillsCompleted;
+    private int _waiters;
+    private long _aliveUntilMs;
+
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        if (state.State.Settings is { } settings)
+        {
+            Open(settings);
+        }
+
+        var period = options.Value.SweepPeriod;
+        this.RegisterGrainTimer(Sweep, new GrainTimerCreationOptions(period, period) { Interleave = true, KeepAlive = false });
+        return Task.CompletedTask;
+    }
+
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        Close();
+        return Task.CompletedTask;
+    }
+
+    public async Task<ResponseCacheStats> ConfigureAsync(ResponseCacheSettings settings)
+    {
+        ResponseCacheLimits.Validate(settings);
+        await _settingsWrites.WaitAsync();
+        try
+        {
+            await state.UpdateAsync(s =>
+            {
+                s.Settings = settings;
+                return (true, true);
+            });
+
+            if (_book is null || _settings is null)
+            {
+                Open(settings);
+            }
+            else if (_settings.Dimension != settings.Dimension)
+            {
+                _fills.Clear();
+                _book.Clear(settings.Dimension);
+                _book.Resize(settings.MaxEntries, settings.MaxBytes);
+            }
+            else
+            {
+                _book.Resize(settings.MaxEntries, settings.MaxBytes);
+            }
+
+            _settings = settings;
+            return Stats(_book!, settings);
+        }
+        finally
+        {
+            _settingsWrites.Release();
+        }
+    }
+
+    public Task<ResponseCacheStats?> GetStatsAsync()
+        => Task.FromResult(_book is { } book && _settings is { } settings ? Stats(book, settings) : null);
+
+    public async Task<bool> DeleteAsync()
+    {
+        await _settingsWrites.WaitAsync();
+        try
+        {
+            var existed = state.State.Settings is not null;
+            if (existed)
+            {
+                await state.ClearStateAsync();
+            }
+
+            Close();
+            return existed;
+        }
+        finally
+        {
+            _settingsWrites.Release();
+        }
+    }
+
+    public async Task<ResponseCacheLookup> GetAsync(string key, bool fill = false, int waitMs = 0)
+    {
+        ValidateKey(key);
+        ResponseCacheLimits.ValidateWait(waitMs);
+        if (_book is not { } book || _settings is not { } settings)
+        {
+            return new ResponseCacheLookup(ResponseCacheLookupStatus.NoNamespace);
+        }
+
+        var now = clock.NowMs;
+        var waits = fill && waitMs > 0;
+        if (book.Get(key, now, countLookup: !waits) is { } entry)
+        {
+            if (waits)
+            {
+                book.CountLookup(hit: true);
+            }
+
+            return Hit(entry);
+        }
+
+        if (!fill)
+        {
+            return new ResponseCacheLookup(ResponseCacheLookupStatus.Miss, FillPending: _fills.Current(key, now) is not null);
+        }
+
+        var (mustFill, pending) = _fills.Begin(key, now, settings.FillTimeoutMs, GrainKeys.NewOpaqueId);
+        if (mustFill || !waits)
+        {
+            if (waits)
+            {
+                book.CountLookup(hit: false);
+            }
+
+            return mustFill
+                ? new ResponseCacheLookup(ResponseCacheLookupStatus.Miss, FillToken: pending.Token)
+                : new ResponseCacheLookup(ResponseCacheLookupStatus.Miss, FillPending: true);
+        }
+
+        // Another caller is computing the value: wait for its write, its giving up, or its token's expiry.
+        var wait = Math.Min(waitMs, pending.ExpiresAtMs - now);
+        _waiters++;
+        try
+        {
+            await pending.Done.WaitAsync(TimeSpan.FromMilliseconds(Math.Max(0, wait)), clock.TimeProvider);
+        }
+        catch (TimeoutException)
+        {
+            // Answered below from what is there now.
+        }
+        finally
+        {
+            _waiters--;
+        }
+
+        if (_book is not { } after)
+        {
+            return new ResponseCacheLookup(ResponseCacheLookupStatus.NoNamespace);
+        }
+
+        now = clock.NowMs;
+        return after.Get(key, now) is { } filled
+            ? Hit(filled)
+            : new ResponseCacheLookup(ResponseCacheLookupStatus.Miss, FillPending: _fills.Current(key, now) is not null);
+    }
+
+    public Task<ResponseCacheWriteResult> PutAsync(string key, ResponseCachePut put)
+    {
+        ValidateKey(key);
+        ArgumentNullException.ThrowIfNull(put);
+        if (_book is not { } book || _settings is not { } settings)
+        {
+            return Task.FromResult(new ResponseCacheWriteResult(ResponseCacheWriteStatus.NoNamespace, 0, false, 0));
+        }
+
+        ResponseCacheLimits.ValidatePut(put, settings);
+        var bytes = ResponseCacheLimits.EntryBytes(key, put.Value.Length, put.Tags, put.Embedding is null ? 0 : settings.Dimension ?? 0);
+        if (bytes > settings.MaxBytes)
+        {
+            throw new CoordinatorValidationException("value", $"the entry counts {bytes} bytes with its key, tags and embedding: more than the namespace's maxBytes ({settings.MaxBytes}).");
+        }
+
+        var now = clock.NowMs;
+        var ttl = put.TtlMs ?? settings.DefaultTtlMs;
+        var (outcome, entry, evicted) = book.Put(key, put.Value, ttl, put.Tags, put.Embedding, now);
+        var completed = _fills.Written(key, put.FillToken, now);
+        if (completed)
+        {
+            _fillsCompleted++;
+        }
+
+        if (entry is null)
+        {
+            return Task.FromResult(new ResponseCacheWriteResult(ResponseCacheWriteStatus.SiloFull, 0, completed, evicted));
+        }
+
+        KeepAliveUntil(entry.ExpiresAtMs, now);
+        return Task.FromResult(new ResponseCacheWriteResult(ResponseCacheWriteStatus.Stored, entry.ExpiresAtMs, completed, evicted));
+    }
+
+    public Task<bool> RemoveAsync(string key, string? fillToken = null)
+    {
+        ValidateKey(key);
+        if (fillToken is not null && !GrainKeys.TryOpaqueId(fillToken, "fillToken", out _, out var error))
+        {
+            throw new CoordinatorValidationException("fillToken", error);
+        }
+
+        var abandoned = fillToken is not null && _fills.Abandon(key, fillToken);
+        var removed = _book?.Remove(key) ?? false;
+        return Task.FromResult(removed || abandoned);
+    }
+
+    public Task<int> InvalidateAsync(string[] tags)
+    {
+        ResponseCacheLimits.ValidateTags(tags, "tags", allowEmpty: false);
+        return Task.FromResult(_book?.Invalidate(tags) ?? -1);
+    }
+
+    public Task<ResponseCacheSimilarResult> SimilarAsync(ResponseCacheSimilarQuery query)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        if (_book is not { } book || _settings is not { } settings)
+        {
+            return Task.FromResult(new ResponseCacheSimilarResult(null));
+        }
+
+        ResponseCacheLimits.ValidateQuery(query, settings);
+        var matches = book.Similar(query.Embedding, query.MinScore, query.TopK, clock.NowMs);
+        return Task.FromResult(new ResponseCacheSimilarResult([.. matches.Select(m => new ResponseCacheMatch(m.Entry.Key, m.Score, ToEntry(m.Entry)))]));
+    }
+
+    private void Open(ResponseCacheSettings settings)
+    {
+        _book = new ResponseCacheBook(settings.MaxEntries, settings.MaxBytes, settings.Dimension, memory, ResponseCacheLimits.EntryBytes);
+        _settings = settings;
+    }
+
+    private void Close()
+    {
+        _fills.Clear();
+        _book?.Clear(null);
+        _book = null;
+        _settings = null;
+    }
+
+    private Task Sweep(CancellationToken cancellationToken)
+    {
+        var now = clock.NowMs;
+        _book?.SweepExpired(now);
+        _fills.SweepExpired(now);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Keeps the activation (and its entries) while they may still be read: idle collection would drop them.</summary>
+    private void KeepAliveUntil(long expiresAtMs, long nowMs)
+    {
+        if (expiresAtMs <= _aliveUntilMs)
+        {
+            return;
+        }
+
+        // Round up by a minute so a stream of writes does not call the runtime each time.
+        _aliveUntilMs = expiresAtMs + 60_000;
+        DelayDeactivation(TimeSpan.FromMilliseconds(_aliveUntilMs - nowMs));
+    }
+
+    private ResponseCacheStats Stats(ResponseCacheBook book, ResponseCacheSettings settings)
+        => new(settings, book.Count, book.Bytes, book.Hits, book.Misses, book.Evictions, _fillsCompleted, _waiters);
+
+    private static ResponseCacheLookup Hit(CachedResponse entry) => new(ResponseCacheLookupStatus.Hit, ToEntry(entry));
+
+    private static ResponseCacheEntry ToEntry(CachedResponse entry) => new(entry.Value, entry.CreatedAtMs, entry.ExpiresAtMs, entry.Hits);
+
+    private static void ValidateKey(string key)
+    {
+        if (!GrainKeys.TryCacheKey(key, out _, out var error))
+        {
+            throw new CoordinatorValidationException("key", error);
+        }
+    }
+}

@@ -1,0 +1,157 @@
+using Orleans.Coordinator.Grains.Domain;
+
+namespace Orleans.Coordinator.Tests.Caching;
+
+/// <summary>The two-stage search answers exactly what scoring every stored vector answers.</summary>
+public sealed class VectorIndexTests
+{
+    [Theory]
+    [InlineData(1, 3, 200)]
+    [InlineData(2, 17, 500)]
+    [InlineData(3, 384, 300)]
+    [InlineData(4, 1536, 200)]
+    [InlineData(5, 64, 5000)] // large enough for the parallel scan
+    public void Search_EqualsScoringEveryVector(int seed, int dimension, int count)
+    {
+        var random = new Random(seed);
+        var index = new VectorIndex(dimension);
+        var originals = new List<float[]>();
+        var centers = Enumerable.Range(0, 8).Select(_ => RandomVector(random, dimension)).ToArray();
+        for (var i = 0; i < count; i++)
+        {
+            // Clustered like real embeddings: a topic center plus noise, so many scores sit near each other.
+            var v = Noisy(random, centers[i % centers.Length], 0.3 + random.NextDouble());
+            originals.Add(v);
+            Assert.Equal(i, index.Add(v));
+        }
+
+        for (var q = 0; q < 30; q++)
+        {
+            var query = Noisy(random, centers[random.Next(centers.Length)], random.NextDouble());
+            var minScore = (float)(random.NextDouble() * 1.6 - 0.8);
+            var topK = 1 + random.Next(12);
+
+            var found = index.Search(query, minScore, topK);
+
+            var expected = Enumerable.Range(0, count)
+                .Select(slot => new VectorMatch(slot, index.Similarity(slot, query)))
+                .Where(m => m.Score >= minScore)
+                .OrderByDescending(m => m.Score).ThenBy(m => m.Slot)
+                .Take(topK)
+                .ToList();
+            Assert.Equal(expected.Select(m => m.Slot), found.Take(topK).Select(m => m.Slot));
+            Assert.Equal(expected.Select(m => m.Score), found.Take(topK).Select(m => m.Score));
+            foreach (var match in found)
+            {
+                // The stored copy is half precision: within 0.001 of the float64 cosine of the input.
+                Assert.InRange(match.Score - Cosine(originals[match.Slot], query), -1e-3, 1e-3);
+            }
+        }
+    }
+
+    [Fact]
+    public void Search_ThresholdIsInclusive_AndOrdersBestFirst()
+    {
+        var index = new VectorIndex(2);
+        var east = index.Add([1, 0]);
+        var northEast = index.Add([1, 1]);
+        var north = index.Add([0, 1]);
+        var west = index.Add([-1, 0]);
+
+        var all = index.Search([1, 0], minScore: -1, topK: 10);
+        var positive = index.Search([1, 0], minScore: 0.7f, topK: 10);
+        var exact = index.Search([3, 0], minScore: 1f, topK: 10);
+
+        Assert.Equal([east, northEast, north, west], all.Select(m => m.Slot));
+        Assert.Equal(1f, all[0].Score, 1e-6f);
+        Assert.Equal(MathF.Sqrt(0.5f), all[1].Score, 1e-3f);
+        Assert.Equal(0f, all[2].Score, 1e-6f);
+        Assert.Equal(-1f, all[3].Score, 1e-6f);
+        Assert.Equal([east, northEast], positive.Select(m => m.Slot));
+        Assert.Equal([east], exact.Select(m => m.Slot)); // cosine 1 reaches minScore 1: the bound is inclusive
+    }
+
+    [Fact]
+    public void Remove_FreesTheSlot_AndSearchNoLongerFindsIt()
+    {
+        var index = new VectorIndex(3);
+        var a = index.Add([1, 0, 0]);
+        var b = index.Add([0, 1, 0]);
+
+        index.Remove(a);
+        var afterRemove = index.Search([1, 0, 0], 0.5f, 5);
+        var reused = index.Add([0, 0, 1]);
+
+        Assert.Empty(afterRemove);
+        Assert.Equal(a, reused);
+        Assert.Equal(2, index.Count);
+        Assert.Equal([b], index.Search([0, 1, 0], 0.9f, 5).Select(m => m.Slot));
+        Assert.Throws<ArgumentOutOfRangeException>(() => index.Remove(99));
+    }
+
+    [Fact]
+    public void Search_IncludeFilter_SkipsVectorsTheCallerRefuses()
+    {
+        var index = new VectorIndex(2);
+        var a = index.Add([1, 0]);
+        var b = index.Add([1, 0.01f]);
+
+        var found = index.Search([1, 0], 0.5f, 1, include: slot => slot != a);
+
+        Assert.Equal([b], found.Select(m => m.Slot));
+    }
+
+    [Fact]
+    public void BadVectors_AreRefused()
+    {
+        var index = new VectorIndex(3);
+
+        Assert.Throws<ArgumentException>(() => index.Add([1, 2]));
+        Assert.Throws<ArgumentException>(() => index.Add([1, float.NaN, 0]));
+        Assert.Throws<ArgumentException>(() => index.Add([float.PositiveInfinity, 0, 0]));
+        Assert.Throws<ArgumentException>(() => index.Add([0, 0, 0]));
+        Assert.Throws<ArgumentException>(() => index.Search([0, 0, 0], 0, 1));
+        Assert.Equal(0, index.Count);
+    }
+
+    [Fact]
+    public void HugeAndTinyComponents_StillScoreCorrectly()
+    {
+        var index = new VectorIndex(3);
+        var big = index.Add([3e38f, 3e38f, 0]);
+        var small = index.Add([1e-30f, 0, 1e-30f]);
+
+        var found = index.Search([1, 1, 0], -1, 5);
+
+        Assert.Equal([big, small], found.Select(m => m.Slot));
+        Assert.Equal(1f, found[0].Score, 1e-3f);
+        Assert.Equal(0.5f, found[1].Score, 1e-3f);
+    }
+
+    [Fact]
+    public void BytesPerVector_IsUnderOnePointTwoTimesTheFloat32Vector()
+    {
+        var index = new VectorIndex(1536);
+
+        Assert.True(index.BytesPerVector <= 1.2 * 1536 * 4, $"{index.BytesPerVector} bytes per vector");
+    }
+
+    internal static float[] RandomVector(Random random, int dimension)
+        => Enumerable.Range(0, dimension).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
+
+    private static float[] Noisy(Random random, float[] center, double noise)
+        => center.Select(c => (float)(c + ((random.NextDouble() * 2 - 1) * noise))).ToArray();
+
+    private static double Cosine(float[] a, float[] b)
+    {
+        double dot = 0, na = 0, nb = 0;
+        for (var i = 0; i < a.Length; i++)
+        {
+            dot += (double)a[i] * b[i];
+            na += (double)a[i] * a[i];
+            nb += (double)b[i] * b[i];
+        }
+
+        return dot / Math.Sqrt(na * nb);
+    }
+}
