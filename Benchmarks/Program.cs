@@ -2,7 +2,7 @@ using System.Globalization;
 using Orleans.Coordinator.Benchmarks.Harness;
 using Orleans.Coordinator.Benchmarks.Scenarios;
 
-// dotnet run -c Release --project Benchmarks -- --scenario <ratelimit|leases|mappings|memory|all> [--duration 6] [--rounds 3] [--users 100000,1000000]
+// dotnet run -c Release --project Benchmarks -- --scenario <ratelimit|leases|mappings|cache|memory|all> [--duration 6] [--rounds 3] [--users 100000,1000000]
 // For profiling one path: [--only orleans-client,gateway-http] (the baseline always runs) [--shape 64x10000].
 // Everything runs on 127.0.0.1; processes the scenario starts are stopped when it ends. Results go to
 // Benchmarks/results/latest.json (one row per scenario/path/in-flight/keys) and latest.md.
@@ -12,7 +12,7 @@ var rounds = int.Parse(Arg("--rounds", "3"), CultureInfo.InvariantCulture);
 var users = Arg("--users", "100000,1000000").Split(',').Select(u => int.Parse(u, CultureInfo.InvariantCulture)).ToList();
 BenchFilter.Paths = Arg("--only", "").Split(',', StringSplitOptions.RemoveEmptyEntries);
 BenchFilter.Shapes = Arg("--shape", "").Split(',', StringSplitOptions.RemoveEmptyEntries);
-string[] known = ["ratelimit", "leases", "mappings", "memory", "all"];
+string[] known = ["ratelimit", "leases", "mappings", "cache", "memory", "all"];
 if (!known.Contains(scenario))
 {
     Console.Error.WriteLine($"Unknown scenario '{scenario}'. Available: {string.Join(", ", known)}.");
@@ -38,10 +38,17 @@ if (scenario is "mappings" or "all")
     rows.AddRange(await MappingScenario.RunAsync(duration, rounds));
 }
 
+if (scenario is "cache" or "all")
+{
+    rows.AddRange(await CacheScenario.RunAsync(duration, rounds));
+    memory.AddRange(CacheScenario.MeasureMemory());
+}
+
 if (scenario is "memory" or "all")
 {
-    memory.AddRange(await MemoryScenario.RunAsync(users));
-    foreach (var m in memory)
+    var grains = await MemoryScenario.RunAsync(users);
+    memory.AddRange(grains);
+    foreach (var m in grains)
     {
         Console.WriteLine($"memory: {m["managedBytesPerGrain"]} managed bytes and {m["workingSetBytesPerGrain"]} working-set bytes per active user lease grain ({m["keys"]} grains)");
     }

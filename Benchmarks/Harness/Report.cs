@@ -39,6 +39,17 @@ public static class Report
             md.AppendLine().Append(ratio);
         }
 
+        var cacheMemory = memory.Where(m => (string)m["scenario"] == "cache-memory").ToList();
+        memory = [.. memory.Except(cacheMemory)];
+        if (cacheMemory.Count > 0)
+        {
+            md.AppendLine().AppendLine().AppendLine("| cache memory | entries | bytes per entry | goal (value + 1.2 x vector + 300) | ratio to goal |").AppendLine("|---|---|---|---|---|");
+            foreach (var m in cacheMemory)
+            {
+                md.AppendLine(CultureInfo.InvariantCulture, $"| {m["path"]} | {m["keys"]} | {m["bytesPerEntry"]} | {m["goalBytesPerEntry"]} | {m["ratioToGoal"]} |");
+            }
+        }
+
         if (memory.Count > 0)
         {
             md.AppendLine().AppendLine().AppendLine("| memory scenario | grains | managed bytes per grain | working set bytes per grain | silo working set | after deactivation: activations, managed bytes left |").AppendLine("|---|---|---|---|---|---|");

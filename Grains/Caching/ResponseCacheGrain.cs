@@ -21,6 +21,9 @@ internal sealed class ResponseCacheGrain(
     SiloCacheMemory memory,
     IOptions<CacheOptions> options) : Grain, IResponseCacheGrain
 {
+    /// <summary>Indexes this large are searched on the thread pool; smaller ones on the activation's turn.</summary>
+    private const int OffloadFrom = 1_024;
+
     private readonly SemaphoreSlim _settingsWrites = new(1, 1);
     private readonly SingleFlightBook _fills = new();
     private ResponseCacheBook? _book;
@@ -225,17 +228,24 @@ internal sealed class ResponseCacheGrain(
         return Task.FromResult(_book?.Invalidate(tags) ?? -1);
     }
 
-    public Task<ResponseCacheSimilarResult> SimilarAsync(ResponseCacheSimilarQuery query)
+    public async Task<ResponseCacheSimilarResult> SimilarAsync(ResponseCacheSimilarQuery query)
     {
         ArgumentNullException.ThrowIfNull(query);
         if (_book is not { } book || _settings is not { } settings)
         {
-            return Task.FromResult(new ResponseCacheSimilarResult(null));
+            return new ResponseCacheSimilarResult(null);
         }
 
         ResponseCacheLimits.ValidateQuery(query, settings);
-        var matches = book.Similar(query.Embedding, query.MinScore, query.TopK, clock.NowMs);
-        return Task.FromResult(new ResponseCacheSimilarResult([.. matches.Select(m => new ResponseCacheMatch(m.Entry.Key, m.Score, ToEntry(m.Entry)))]));
+        var index = book.Index!;
+        var now = clock.NowMs;
+        // A large scan runs on the thread pool, so several run at once on all cores while this activation goes on
+        // serving (the index takes one writer beside any number of searches); the entries are read back on this turn.
+        var matches = index.Count < OffloadFrom
+            ? index.Search(query.Embedding, query.MinScore, query.TopK, now)
+            : await Task.Run(() => index.Search(query.Embedding, query.MinScore, query.TopK, now));
+        var answer = book.ResolveMatches(index, matches, query.TopK, clock.NowMs);
+        return new ResponseCacheSimilarResult([.. answer.Select(m => new ResponseCacheMatch(m.Entry.Key, m.Score, ToEntry(m.Entry)))]);
     }
 
     private void Open(ResponseCacheSettings settings)

@@ -25,14 +25,17 @@ public sealed class UnboundedCacheMemory : ICacheMemoryBudget
 /// <summary>One cached entry (owned by a <see cref="ResponseCacheBook"/>; read it, do not change it).</summary>
 public sealed class CachedResponse
 {
-    internal CachedResponse(string key, byte[] value, long createdAtMs, long expiresAtMs, string[]? tags, long bytes)
+    // Kept small on purpose (80 bytes with the object header): the time to live instead of the creation time, the
+    // counted bytes recomputed when dropped.
+    private readonly uint _ttlMs;
+
+    internal CachedResponse(string key, byte[] value, long createdAtMs, long expiresAtMs, string[]? tags)
     {
         Key = key;
         Value = value;
-        CreatedAtMs = createdAtMs;
         ExpiresAtMs = expiresAtMs;
+        _ttlMs = (uint)Math.Clamp(expiresAtMs - createdAtMs, 0, uint.MaxValue);
         Tags = tags;
-        Bytes = bytes;
     }
 
     /// <summary>The entry's key.</summary>
@@ -42,16 +45,13 @@ public sealed class CachedResponse
     public byte[] Value { get; }
 
     /// <summary>When written (Unix ms).</summary>
-    public long CreatedAtMs { get; }
+    public long CreatedAtMs => ExpiresAtMs - _ttlMs;
 
     /// <summary>When it expires (Unix ms).</summary>
     public long ExpiresAtMs { get; }
 
     /// <summary>The tags it can be invalidated by.</summary>
     public string[]? Tags { get; }
-
-    /// <summary>Bytes it is counted as.</summary>
-    public long Bytes { get; }
 
     /// <summary>Lookups that returned it.</summary>
     public long Hits { get; internal set; }
@@ -234,10 +234,10 @@ public sealed class ResponseCacheBook
         }
 
         Evictions += evicted;
-        var entry = new CachedResponse(key, value, nowMs, nowMs + ttlMs, tags, bytes);
+        var entry = new CachedResponse(key, value, nowMs, nowMs + ttlMs, tags);
         if (!embedding.IsEmpty)
         {
-            entry.Slot = _index!.Add(embedding);
+            entry.Slot = _index!.Add(embedding, entry.ExpiresAtMs);
             if (_bySlot.Length <= entry.Slot)
             {
                 Array.Resize(ref _bySlot, Math.Max(entry.Slot + 1, Math.Max(64, _bySlot.Length * 2)));
@@ -289,25 +289,39 @@ public sealed class ResponseCacheBook
         return doomed.Count;
     }
 
+    /// <summary>The embeddings' index, for searches off the writer's thread (<see cref="VectorIndex.Search"/> is safe beside the one writer); null without a dimension.</summary>
+    public VectorIndex? Index => _index;
+
     /// <summary>
     /// The live entries whose embedding is most similar to <paramref name="query"/> (cosine at or above
-    /// <paramref name="minScore"/>), best first, ties by key (ordinal), at most <paramref name="topK"/>. Each returned
-    /// entry is touched and its hits counted; the lookup counts as a hit when anything matched.
+    /// <paramref name="minScore"/>), best first, ties by key (ordinal), at most <paramref name="topK"/>: a search of
+    /// <see cref="Index"/> and <see cref="ResolveMatches"/> in one step.
     /// </summary>
     public List<(CachedResponse Entry, float Score)> Similar(ReadOnlySpan<float> query, float minScore, int topK, long nowMs)
     {
-        if (_index is null)
-        {
-            throw new InvalidOperationException("The book has no dimension.");
-        }
+        var index = _index ?? throw new InvalidOperationException("The book has no dimension.");
+        return ResolveMatches(index, index.Search(query, minScore, topK, nowMs), topK, nowMs);
+    }
 
-        var matches = _index.Search(query, minScore, topK, slot => _bySlot[slot] is { } e && e.ExpiresAtMs > nowMs);
-        var answer = matches
-            .Select(m => (Entry: _bySlot[m.Slot]!, m.Score))
-            .OrderByDescending(m => m.Score)
-            .ThenBy(m => m.Entry.Key, StringComparer.Ordinal)
-            .Take(topK)
-            .ToList();
+    /// <summary>
+    /// Turns the matches of a search of <paramref name="searched"/> into entries: those still held (the same index, the
+    /// slot not reused since, not expired at <paramref name="nowMs"/>), best first, ties by key (ordinal), at most
+    /// <paramref name="topK"/>. Each returned entry is touched and its hits counted; the lookup counts as a hit when
+    /// anything matched, else as a miss.
+    /// </summary>
+    public List<(CachedResponse Entry, float Score)> ResolveMatches(VectorIndex searched, IReadOnlyList<VectorMatch> matches, int topK, long nowMs)
+    {
+        ArgumentNullException.ThrowIfNull(searched);
+        ArgumentNullException.ThrowIfNull(matches);
+        var answer = !ReferenceEquals(searched, _index)
+            ? []
+            : matches
+                .Where(m => m.Slot < _bySlot.Length && _bySlot[m.Slot] is { } e && e.ExpiresAtMs > nowMs && searched.GenerationOf(m.Slot) == m.Generation)
+                .Select(m => (Entry: _bySlot[m.Slot]!, m.Score))
+                .OrderByDescending(m => m.Score)
+                .ThenBy(m => m.Entry.Key, StringComparer.Ordinal)
+                .Take(topK)
+                .ToList();
         foreach (var (entry, _) in answer)
         {
             Touch(entry);
@@ -339,6 +353,7 @@ public sealed class ResponseCacheBook
     {
         _entries.Remove(entry.Key);
         Unlink(entry);
+        var bytes = _measure(entry.Key, entry.Value.Length, entry.Tags, entry.Slot >= 0 ? _index!.Dimension : 0);
         if (entry.Slot >= 0)
         {
             _index!.Remove(entry.Slot);
@@ -346,8 +361,8 @@ public sealed class ResponseCacheBook
             entry.Slot = -1;
         }
 
-        Bytes -= entry.Bytes;
-        _budget.Release(entry.Bytes);
+        Bytes -= bytes;
+        _budget.Release(bytes);
     }
 
     private void Touch(CachedResponse entry)

@@ -5,8 +5,8 @@ using System.Runtime.Intrinsics.X86;
 
 namespace Orleans.Coordinator.Grains.Domain;
 
-/// <summary>A vector of the index and its cosine similarity to a query.</summary>
-public readonly record struct VectorMatch(int Slot, float Score);
+/// <summary>A vector of the index (its slot and the slot's generation: a reused slot gets a new one) and its cosine similarity to a query.</summary>
+public readonly record struct VectorMatch(int Slot, float Score, int Generation = 0);
 
 /// <summary>
 /// Exact cosine-similarity search over embeddings of one dimension, in memory, with a two-stage scan that is exact
@@ -22,23 +22,34 @@ public readonly record struct VectorMatch(int Slot, float Score);
 /// </list>
 /// The answer is the same as scoring every stored vector; the stored copy differs from the float32 input by at most
 /// 2^-11 of each component, so a score differs from the float32 cosine by less than 0.001. Memory: 3 bytes a dimension
-/// plus about 48 bytes a vector (4,608 + 48 bytes at dimension 1,536: 0.76x the float32 vector). Not thread-safe for
-/// writes; <see cref="Search"/> reads from several threads when the index is large.
+/// plus about 60 bytes a vector (4,608 + 60 bytes at dimension 1,536: 0.76x the float32 vector).
+/// <para>Concurrency: one writer (<see cref="Add"/>, <see cref="Remove"/>) and any number of concurrent
+/// <see cref="Search"/> calls. A vector is published last (its scale factor, written with release semantics) and a
+/// removed slot is only reused once no search is running, so a search sees each vector whole, as it was when the
+/// search reached it.</para>
 /// </summary>
 public sealed class VectorIndex
 {
     private const int ChunkSlots = 1024;
-    private const int ParallelFrom = 4096;
     private const float Slack = 1e-4f; // float rounding of the scores and bounds, far above its real size
+    private const float TailSlack = 1.0001f; // float rounding of the tail norms' product
 
     private readonly int _stride;
-    private readonly List<sbyte[]> _codes = [];
     private readonly Stack<int> _free = new();
+    private readonly List<int> _freedDuringSearch = [];
+    private sbyte[][] _codes = [];
     private Half[]?[] _vectors = [];
+    private long[] _expiresAtMs = [];
+    private int[] _generation = [];
+    private int _searches;
     private float[] _factor = []; // 1 / (code scale * stored norm); 0 marks a free slot
     private float[] _alpha = [];  // ||code / scale|| / stored norm
     private float[] _beta = [];   // ||stored - code / scale|| / stored norm
     private float[] _inverseNorm = [];
+    private float[] _tailQuarter = []; // ||code[quarter..]||: bounds what the unread part of the code can add
+    private float[] _tailHalf = [];    // ||code[half..]||
+    private readonly int _quarter;
+    private readonly int _half;
     private int _used;
 
     /// <summary>Creates an empty index of vectors of <paramref name="dimension"/> numbers (1 to 65,536).</summary>
@@ -48,6 +59,10 @@ public sealed class VectorIndex
         ArgumentOutOfRangeException.ThrowIfGreaterThan(dimension, 65_536);
         Dimension = dimension;
         _stride = (dimension + 31) / 32 * 32;
+        // Staged scan from 256 dimensions: after a quarter and a half of the code, a vector whose score cannot reach
+        // minScore even if the rest agreed perfectly (Cauchy-Schwarz on the unread parts) is dropped.
+        _quarter = dimension >= 256 ? _stride / 4 / 32 * 32 : 0;
+        _half = dimension >= 256 ? _stride / 2 / 32 * 32 : 0;
     }
 
     /// <summary>The vectors' length.</summary>
@@ -57,13 +72,14 @@ public sealed class VectorIndex
     public int Count { get; private set; }
 
     /// <summary>Bytes a vector costs here: the half-precision copy, the int8 code and its numbers (not the caller's entry).</summary>
-    public long BytesPerVector => (2L * Dimension) + 24 + _stride + 16;
+    public long BytesPerVector => (2L * Dimension) + 24 + _stride + 24;
 
     /// <summary>
-    /// Adds a vector and answers its slot. Throws <see cref="ArgumentException"/> when its length is not
-    /// <see cref="Dimension"/>, a number is not finite, or it is all zeros.
+    /// Adds a vector that <see cref="Search"/> finds until <paramref name="expiresAtMs"/> (Unix ms) and answers its slot.
+    /// Throws <see cref="ArgumentException"/> when its length is not <see cref="Dimension"/>, a number is not finite, or
+    /// it is all zeros.
     /// </summary>
-    public int Add(ReadOnlySpan<float> embedding)
+    public int Add(ReadOnlySpan<float> embedding, long expiresAtMs = long.MaxValue)
     {
         var unit = Normalize(embedding);
         var stored = new Half[Dimension];
@@ -84,7 +100,19 @@ public sealed class VectorIndex
             throw new ArgumentException("The embedding is too small to keep at half precision.", nameof(embedding));
         }
 
-        var slot = _free.Count > 0 ? _free.Pop() : _used++;
+        if (_freedDuringSearch.Count > 0 && Volatile.Read(ref _searches) == 0)
+        {
+            // No search can still be reading these: they may be reused now.
+            foreach (var freed in _freedDuringSearch)
+            {
+                _vectors[freed] = null;
+                _free.Push(freed);
+            }
+
+            _freedDuringSearch.Clear();
+        }
+
+        var slot = _free.Count > 0 ? _free.Pop() : _used;
         EnsureCapacity(slot + 1);
         var scale = 127.0 / maxAbs;
         var code = CodeOf(slot);
@@ -100,11 +128,16 @@ public sealed class VectorIndex
         }
 
         code[Dimension..].Clear();
+        _tailQuarter[slot] = TailNorm(code, _quarter);
+        _tailHalf[slot] = TailNorm(code, _half);
         _vectors[slot] = stored;
-        _factor[slot] = (float)(1.0 / (scale * storedNorm));
         _alpha[slot] = (float)(Math.Sqrt(codeNormSquared) / storedNorm);
         _beta[slot] = (float)(Math.Sqrt(residualSquared) / storedNorm);
         _inverseNorm[slot] = (float)(1.0 / storedNorm);
+        _expiresAtMs[slot] = expiresAtMs;
+        _generation[slot]++;
+        Volatile.Write(ref _factor[slot], (float)(1.0 / (scale * storedNorm))); // published last
+        _used = Math.Max(_used, slot + 1);
         Count++;
         return slot;
     }
@@ -117,21 +150,37 @@ public sealed class VectorIndex
             throw new ArgumentOutOfRangeException(nameof(slot), "No vector in this slot.");
         }
 
-        _factor[slot] = 0;
-        _vectors[slot] = null;
-        _free.Push(slot);
+        Volatile.Write(ref _factor[slot], 0);
+        _freedDuringSearch.Add(slot); // reused by a later Add once no search runs
         Count--;
     }
 
+    /// <summary>The generation of <paramref name="slot"/>: it changes when the slot is reused for another vector.</summary>
+    public int GenerationOf(int slot) => _generation[slot];
+
     /// <summary>
     /// The vectors with cosine similarity to <paramref name="query"/> at or above <paramref name="minScore"/>, best first
-    /// (ties by slot), at most <paramref name="topK"/>, among those <paramref name="include"/> accepts (null: all). The
-    /// answer holds every vector tied with the k-th score, so a caller may break ties its own way and then take k.
-    /// Throws <see cref="ArgumentException"/> for a query of the wrong length, not finite or all zeros.
+    /// (ties by slot), at most <paramref name="topK"/>, among those not expired at <paramref name="nowMs"/>. The answer
+    /// holds every vector tied with the k-th score, so a caller may break ties its own way and then take k. Safe to call
+    /// from several threads at once, beside the one writer. Throws <see cref="ArgumentException"/> for a query of the
+    /// wrong length, not finite or all zeros.
     /// </summary>
-    public List<VectorMatch> Search(ReadOnlySpan<float> query, float minScore, int topK, Func<int, bool>? include = null)
+    public List<VectorMatch> Search(ReadOnlySpan<float> query, float minScore, int topK, long nowMs = long.MinValue)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(topK, 1);
+        Interlocked.Increment(ref _searches);
+        try
+        {
+            return SearchCore(query, minScore, topK, nowMs);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _searches);
+        }
+    }
+
+    private List<VectorMatch> SearchCore(ReadOnlySpan<float> query, float minScore, int topK, long nowMs)
+    {
         var unit = Normalize(query);
         var maxAbs = 0f;
         foreach (var y in unit)
@@ -150,15 +199,10 @@ public sealed class VectorIndex
             residualSquared += residual * residual;
         }
 
-        var queryResidual = (float)Math.Sqrt(residualSquared);
-        var inverseScale = (float)(1.0 / scale);
+        var scan = new ScanQuery(code, (float)(1.0 / scale), (float)Math.Sqrt(residualSquared), TailNorm(code, _quarter), TailNorm(code, _half), minScore, nowMs);
 
-        // Stage 1: approximate score and error bound of every vector; keep those that can reach minScore.
-        var candidates = Scan(code, inverseScale, queryResidual, minScore);
-        if (include is not null)
-        {
-            candidates.RemoveAll(c => !include(c.Slot));
-        }
+        // Stage 1: approximate score and error bound of every live vector; keep those that can reach minScore.
+        var candidates = Scan(scan);
 
         // Whatever the true top k are, each scores at least the k-th best lower bound.
         var threshold = minScore;
@@ -187,7 +231,7 @@ public sealed class VectorIndex
             var score = Score(c.Slot, unit, buffer);
             if (score >= minScore)
             {
-                matches.Add(new VectorMatch(c.Slot, score));
+                matches.Add(new VectorMatch(c.Slot, score, c.Generation));
             }
         }
 
@@ -219,65 +263,92 @@ public sealed class VectorIndex
         return TensorPrimitives.Dot(buffer, unitQuery) * _inverseNorm[slot];
     }
 
-    private readonly record struct Candidate(int Slot, float Approximate, float Bound);
+    private readonly record struct Candidate(int Slot, float Approximate, float Bound, int Generation);
 
-    private List<Candidate> Scan(sbyte[] queryCode, float inverseScale, float queryResidual, float minScore)
+    private sealed record ScanQuery(sbyte[] Code, float InverseScale, float Residual, float TailQuarter, float TailHalf, float MinScore, long NowMs);
+
+    private List<Candidate> Scan(ScanQuery query)
     {
-        var used = _used;
-        if (Count < ParallelFrom)
-        {
-            var all = new List<Candidate>();
-            ScanRange(0, used, queryCode, inverseScale, queryResidual, minScore, all);
-            return all;
-        }
-
-        var parts = Math.Max(1, Math.Min(Environment.ProcessorCount, (used + ChunkSlots - 1) / ChunkSlots));
-        var lists = new List<Candidate>[parts];
-        var per = (used + parts - 1) / parts;
-        // TaskScheduler.Default: inside a grain, the current scheduler is the activation's (one thread at a time).
-        Parallel.For(0, parts, new ParallelOptions { TaskScheduler = TaskScheduler.Default }, part =>
-        {
-            var list = new List<Candidate>();
-            ScanRange(part * per, Math.Min(used, (part + 1) * per), queryCode, inverseScale, queryResidual, minScore, list);
-            lists[part] = list;
-        });
-
-        var merged = new List<Candidate>(lists.Sum(l => l.Count));
-        foreach (var list in lists)
-        {
-            merged.AddRange(list);
-        }
-
-        return merged;
+        // One thread per search: concurrent searches spread over the cores (a parallel loop inside each measured worse
+        // at 8 searches in flight: blocked pool threads).
+        var all = new List<Candidate>();
+        ScanRange(0, _used, query, all);
+        return all;
     }
 
-    private void ScanRange(int from, int to, sbyte[] queryCode, float inverseScale, float queryResidual, float minScore, List<Candidate> output)
+    private void ScanRange(int from, int to, ScanQuery query, List<Candidate> output)
     {
+        var queryCode = query.Code.AsSpan();
         for (var slot = from; slot < to; slot++)
         {
-            var factor = _factor[slot];
-            if (factor == 0)
+            var factor = Volatile.Read(ref _factor[slot]); // acquire: the vector's other fields were written before it
+            if (factor == 0 || _expiresAtMs[slot] <= query.NowMs)
             {
                 continue;
             }
 
-            var approximate = Dot(CodeOf(slot), queryCode) * factor * inverseScale;
-            var bound = (_alpha[slot] * queryResidual) + _beta[slot] + Slack;
-            if (approximate + bound >= minScore)
+            var generation = _generation[slot];
+            var toScore = factor * query.InverseScale;
+            var bound = (_alpha[slot] * query.Residual) + _beta[slot] + Slack;
+            var code = CodeOf(slot);
+            int dot;
+            if (_quarter > 0)
             {
-                output.Add(new Candidate(slot, approximate, bound));
+                // Whatever the unread part adds is at most the product of the two parts' norms (Cauchy-Schwarz).
+                dot = Dot(code[.._quarter], queryCode[.._quarter]);
+                if (((dot + (_tailQuarter[slot] * query.TailQuarter * TailSlack)) * toScore) + bound < query.MinScore)
+                {
+                    continue;
+                }
+
+                dot += Dot(code[_quarter.._half], queryCode[_quarter.._half]);
+                if (((dot + (_tailHalf[slot] * query.TailHalf * TailSlack)) * toScore) + bound < query.MinScore)
+                {
+                    continue;
+                }
+
+                dot += Dot(code[_half..], queryCode[_half..]);
+            }
+            else
+            {
+                dot = Dot(code, queryCode);
+            }
+
+            var approximate = dot * toScore;
+            if (approximate + bound >= query.MinScore)
+            {
+                output.Add(new Candidate(slot, approximate, bound, generation));
             }
         }
     }
 
+    private static float TailNorm(ReadOnlySpan<sbyte> code, int from)
+    {
+        long sum = 0;
+        foreach (var q in code[from..])
+        {
+            sum += q * q;
+        }
+
+        return MathF.Sqrt(sum);
+    }
+
     private Span<sbyte> CodeOf(int slot)
-        => _codes[slot / ChunkSlots].AsSpan((slot % ChunkSlots) * _stride, _stride);
+        => Volatile.Read(ref _codes)[slot / ChunkSlots].AsSpan((slot % ChunkSlots) * _stride, _stride);
 
     private void EnsureCapacity(int slots)
     {
-        while (_codes.Count * ChunkSlots < slots)
+        if (_codes.Length * ChunkSlots < slots)
         {
-            _codes.Add(new sbyte[ChunkSlots * _stride]);
+            // A new array of chunks (the chunks themselves stay): a running search keeps reading the one it has.
+            var codes = new sbyte[(slots + ChunkSlots - 1) / ChunkSlots][];
+            Array.Copy(_codes, codes, _codes.Length);
+            for (var i = _codes.Length; i < codes.Length; i++)
+            {
+                codes[i] = new sbyte[ChunkSlots * _stride];
+            }
+
+            Volatile.Write(ref _codes, codes);
         }
 
         if (_factor.Length >= slots)
@@ -291,6 +362,10 @@ public sealed class VectorIndex
         Array.Resize(ref _alpha, capacity);
         Array.Resize(ref _beta, capacity);
         Array.Resize(ref _inverseNorm, capacity);
+        Array.Resize(ref _tailQuarter, capacity);
+        Array.Resize(ref _tailHalf, capacity);
+        Array.Resize(ref _expiresAtMs, capacity);
+        Array.Resize(ref _generation, capacity);
     }
 
     private float[] Normalize(ReadOnlySpan<float> embedding)

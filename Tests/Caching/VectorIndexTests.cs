@@ -90,15 +90,66 @@ public sealed class VectorIndexTests
     }
 
     [Fact]
-    public void Search_IncludeFilter_SkipsVectorsTheCallerRefuses()
+    public void Search_SkipsExpiredVectors()
     {
         var index = new VectorIndex(2);
-        var a = index.Add([1, 0]);
-        var b = index.Add([1, 0.01f]);
+        index.Add([1, 0], expiresAtMs: 1_000);
+        var b = index.Add([1, 0.01f], expiresAtMs: 5_000);
 
-        var found = index.Search([1, 0], 0.5f, 1, include: slot => slot != a);
+        var found = index.Search([1, 0], 0.5f, 1, nowMs: 1_000);
 
         Assert.Equal([b], found.Select(m => m.Slot));
+    }
+
+    [Fact]
+    public async Task ConcurrentSearches_BesideOneWriter_SeeWholeVectors()
+    {
+        // Seeded, bounded in time: one writer replaces vectors while four searchers query. Every vector is a unit
+        // axis with a tag in the last dimension, so a match found whole scores exactly what its own query scores.
+        const int dimension = 300;
+        var index = new VectorIndex(dimension);
+        var random = new Random(7);
+        var live = new List<int>();
+        for (var i = 0; i < 2_000; i++)
+        {
+            live.Add(index.Add(Axis(i % (dimension - 1), dimension)));
+        }
+
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+        var searches = 0L;
+        var searchers = Enumerable.Range(0, 4).Select(s => Task.Run(() =>
+        {
+            var mine = new Random(100 + s);
+            while (!stop.IsCancellationRequested)
+            {
+                var axis = mine.Next(dimension - 1);
+                foreach (var match in index.Search(Axis(axis, dimension), 0.99f, 3))
+                {
+                    Assert.Equal(1f, match.Score, 1e-3f);
+                }
+
+                Interlocked.Increment(ref searches);
+            }
+        }, TestContext.Current.CancellationToken)).ToList();
+        var writes = 0;
+        while (!stop.IsCancellationRequested)
+        {
+            var victim = random.Next(live.Count);
+            index.Remove(live[victim]);
+            live[victim] = index.Add(Axis(random.Next(dimension - 1), dimension));
+            writes++;
+        }
+
+        await Task.WhenAll(searchers);
+        Assert.True(searches > 10 && writes > 100, $"{searches} searches beside {writes} writes");
+        Assert.Equal(2_000, index.Count);
+    }
+
+    private static float[] Axis(int axis, int dimension)
+    {
+        var v = new float[dimension];
+        v[axis] = 1;
+        return v;
     }
 
     [Fact]
