@@ -91,6 +91,38 @@ public static class GrainKeys
     public static string ResponseCacheNamespace(string tenant, string @namespace)
         => $"{EscapeKeyPart(tenant)}/{EscapeKeyPart(@namespace)}";
 
+    private const string ResponseCacheChangePrefix = "#cache\n";
+
+    /// <summary>
+    /// The announcement that a response-cache entry (or, with <paramref name="key"/> null, a whole namespace) changed,
+    /// sent on <see cref="RedisRouteChangesChannel"/> so gateways drop their copies: <c>#cache\n{namespace grain key}\n{key}</c>.
+    /// Route announcements are identifier keys, which never start with <c>#</c>; neither part holds a line break.
+    /// </summary>
+    public static string ResponseCacheChange(string grainKey, string? key) => $"{ResponseCacheChangePrefix}{grainKey}\n{key}";
+
+    /// <summary>Reads a <see cref="ResponseCacheChange"/> announcement; false for anything else (a route announcement).</summary>
+    public static bool TryParseResponseCacheChange(string message, [NotNullWhen(true)] out string? grainKey, out string? key)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        grainKey = null;
+        key = null;
+        if (!message.StartsWith(ResponseCacheChangePrefix, StringComparison.Ordinal))
+        {
+            return false;
+        }
+
+        var rest = message.AsSpan(ResponseCacheChangePrefix.Length);
+        var split = rest.IndexOf('\n');
+        if (split < 0)
+        {
+            return false;
+        }
+
+        grainKey = rest[..split].ToString();
+        key = split == rest.Length - 1 ? null : rest[(split + 1)..].ToString();
+        return true;
+    }
+
     /// <summary>Longest accepted session subject.</summary>
     public const int MaxSubjectLength = 256;
 

@@ -81,7 +81,7 @@ public static class CachesApi
     }
 
     internal static async Task<Results<Ok<CacheNamespaceResponse>, ProblemHttpResult>> PutNamespace(
-        string tenant, string @namespace, CacheNamespaceBody body, HttpContext context, IGrainFactory grains)
+        string tenant, string @namespace, CacheNamespaceBody body, HttpContext context, IGrainFactory grains, ResponseCacheCopies copies)
     {
         if (!TryNamespace(tenant, @namespace, context, out var grainKey, out var name, out var invalid))
         {
@@ -97,7 +97,7 @@ public static class CachesApi
             body.MaxValueBytes ?? defaults.MaxValueBytes,
             body.FillTimeoutMs ?? defaults.FillTimeoutMs);
         ResponseCacheLimits.Validate(settings); // 400 naming the field, through the exception handler
-        var stats = await grains.Get<IResponseCacheGrain>(grainKey).ConfigureAsync(settings);
+        var stats = await ChangeAsync(copies, grainKey, null, () => grains.Get<IResponseCacheGrain>(grainKey).ConfigureAsync(settings));
         return TypedResults.Ok(ToResponse(name, stats));
     }
 
@@ -114,18 +114,19 @@ public static class CachesApi
     }
 
     internal static async Task<Results<NoContent, ProblemHttpResult>> DeleteNamespace(
-        string tenant, string @namespace, HttpContext context, IGrainFactory grains)
+        string tenant, string @namespace, HttpContext context, IGrainFactory grains, ResponseCacheCopies copies)
     {
         if (!TryNamespace(tenant, @namespace, context, out var grainKey, out _, out var invalid))
         {
             return invalid;
         }
 
-        return await grains.Get<IResponseCacheGrain>(grainKey).DeleteAsync() ? TypedResults.NoContent() : NamespaceNotFound(context);
+        return await ChangeAsync(copies, grainKey, null, () => grains.Get<IResponseCacheGrain>(grainKey).DeleteAsync()) ? TypedResults.NoContent() : NamespaceNotFound(context);
     }
 
     internal static async Task<IResult> GetEntry(
-        string tenant, string @namespace, string key, string? fill, string? waitMs, HttpContext context, IGrainFactory grains, ResilienceState resilience)
+        string tenant, string @namespace, string key, string? fill, string? waitMs, HttpContext context, IGrainFactory grains, ResilienceState resilience,
+        ResponseCacheCopies copies, TimeProvider time)
     {
         if (!TryEntry(tenant, @namespace, key, context, out var grainKey, out var entryKey, out var invalid))
         {
@@ -143,6 +144,13 @@ public static class CachesApi
             return ProblemResponses.Invalid(context, "waitMs", $"waitMs must be a whole number between 0 and {ResponseCacheLimits.MaxWaitMs}.");
         }
 
+        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+        if (copies.TryGet(grainKey, entryKey, now, out var copy))
+        {
+            return new EntryResult(copy);
+        }
+
+        var generation = copies.Generation;
         var grain = grains.Get<IResponseCacheGrain>(grainKey);
         // A caller that waits for another's fill is not a slow call: it gets its wait on top of the slow-call bound.
         TimeSpan? timeout = shouldFill && wait > 0 ? TimeSpan.FromMilliseconds(wait) + resilience.Options.SlowCallTimeout : null;
@@ -153,7 +161,12 @@ public static class CachesApi
             return Miss(context, null, fillPending: false, detail: "The coordinator cluster could not be reached: answered as a miss.");
         }
 
-        return lookup!.Status switch
+        if (lookup!.Status == ResponseCacheLookupStatus.Hit)
+        {
+            copies.Store(grainKey, entryKey, lookup.Entry!, generation, now);
+        }
+
+        return lookup.Status switch
         {
             ResponseCacheLookupStatus.Hit => new EntryResult(lookup.Entry!),
             ResponseCacheLookupStatus.NoNamespace => NamespaceNotFound(context),
@@ -162,7 +175,8 @@ public static class CachesApi
     }
 
     internal static async Task<IResult> PutEntry(
-        string tenant, string @namespace, string key, CacheEntryBody body, HttpContext context, IGrainFactory grains, ResilienceState resilience)
+        string tenant, string @namespace, string key, CacheEntryBody body, HttpContext context, IGrainFactory grains, ResilienceState resilience,
+        ResponseCacheCopies copies)
     {
         if (!TryEntry(tenant, @namespace, key, context, out var grainKey, out var entryKey, out var invalid))
         {
@@ -186,7 +200,7 @@ public static class CachesApi
 
         var put = new ResponseCachePut(value, body.TtlMs, body.Tags, body.Embedding, body.FillToken);
         var grain = grains.Get<IResponseCacheGrain>(grainKey);
-        var (result, degraded) = await CallAsync(resilience, () => grain.PutAsync(entryKey, put));
+        var (result, degraded) = await ChangeAsync(copies, grainKey, entryKey, () => CallAsync(resilience, () => grain.PutAsync(entryKey, put)));
         if (degraded)
         {
             ResilienceState.Mark(context, Feature, ServedMode.Degraded);
@@ -202,20 +216,20 @@ public static class CachesApi
     }
 
     internal static async Task<Results<NoContent, ProblemHttpResult>> DeleteEntry(
-        string tenant, string @namespace, string key, string? fillToken, HttpContext context, IGrainFactory grains)
+        string tenant, string @namespace, string key, string? fillToken, HttpContext context, IGrainFactory grains, ResponseCacheCopies copies)
     {
         if (!TryEntry(tenant, @namespace, key, context, out var grainKey, out var entryKey, out var invalid))
         {
             return invalid;
         }
 
-        return await grains.Get<IResponseCacheGrain>(grainKey).RemoveAsync(entryKey, fillToken)
+        return await ChangeAsync(copies, grainKey, entryKey, () => grains.Get<IResponseCacheGrain>(grainKey).RemoveAsync(entryKey, fillToken))
             ? TypedResults.NoContent()
             : ProblemResponses.Result(context, ProblemResponses.NotFound("cache-miss", "No such entry (or fill) in the namespace."));
     }
 
     internal static async Task<Results<Ok<CacheInvalidateResponse>, ProblemHttpResult>> Invalidate(
-        string tenant, string @namespace, CacheInvalidateBody body, HttpContext context, IGrainFactory grains)
+        string tenant, string @namespace, CacheInvalidateBody body, HttpContext context, IGrainFactory grains, ResponseCacheCopies copies)
     {
         if (!TryNamespace(tenant, @namespace, context, out var grainKey, out _, out var invalid))
         {
@@ -223,7 +237,7 @@ public static class CachesApi
         }
 
         ResponseCacheLimits.ValidateTags(body.Tags, "tags", allowEmpty: false);
-        var count = await grains.Get<IResponseCacheGrain>(grainKey).InvalidateAsync(body.Tags!);
+        var count = await ChangeAsync(copies, grainKey, null, () => grains.Get<IResponseCacheGrain>(grainKey).InvalidateAsync(body.Tags!));
         return count < 0 ? NamespaceNotFound(context) : TypedResults.Ok(new CacheInvalidateResponse(count));
     }
 
@@ -255,6 +269,23 @@ public static class CachesApi
         }
 
         return result!.Matches is { } matches ? new MatchesResult(matches) : NamespaceNotFound(context);
+    }
+
+    /// <summary>
+    /// A change through this gateway: its own copies of the entry (null: of the namespace) are dropped before and after
+    /// the call, also when the call fails (the grain announces the change to the other gateways).
+    /// </summary>
+    private static async Task<T> ChangeAsync<T>(ResponseCacheCopies copies, string grainKey, string? key, Func<Task<T>> change)
+    {
+        copies.Evict(grainKey, key);
+        try
+        {
+            return await change();
+        }
+        finally
+        {
+            copies.Evict(grainKey, key);
+        }
     }
 
     /// <summary>Calls the cluster under its guard; (default, true) when it cannot be reached (embedded mode: directly).</summary>

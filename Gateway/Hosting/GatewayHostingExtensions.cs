@@ -37,6 +37,7 @@ public static partial class GatewayHostingExtensions
         services.AddValidatedOptions<CoordinatorRedisOptions>(CoordinatorRedisOptions.SectionName);
         services.AddValidatedOptions<CoordinatorClusterOptions>(CoordinatorClusterOptions.SectionName);
         services.AddValidatedOptions<MappingOptions>(MappingOptions.SectionName);
+        services.AddValidatedOptions<CacheOptions>(CacheOptions.SectionName);
         services.AddValidatedOptions<CoordinatorGatewayOptions>(CoordinatorGatewayOptions.SectionName);
         services.TryAddSingleton(TimeProvider.System);
         services.AddValidatedOptions<LeaseOptions>(LeaseOptions.SectionName);
@@ -48,6 +49,8 @@ public static partial class GatewayHostingExtensions
         services.AddSingleton<ResilientTokens>();
         services.AddSingleton<MappingResolver>();
         services.AddSingleton<RouteCache>();
+        services.AddSingleton<ResponseCacheCopies>();
+        services.AddHostedService<ResponseCacheHitReporter>();
         services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, Apis.DataPlaneJson.Default));
         services.AddSingleton(builder.Configuration.GetSection("Security").Get<ReplayGuardSettings>() ?? new ReplayGuardSettings());
         services.AddOptions<ExtAuthzOptions>().BindConfiguration(ExtAuthzOptions.SectionName);

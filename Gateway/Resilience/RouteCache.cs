@@ -129,15 +129,17 @@ public sealed class RouteCache(IOptions<MappingOptions> options, TimeProvider ti
 }
 
 /// <summary>
-/// Cluster mode: listens for the mapping grains' route announcements on Redis pub/sub
-/// (<see cref="GrainKeys.RedisRouteChangesChannel"/>) and evicts the gateway's copies. Copies are kept only while the
+/// Cluster mode: listens for the mapping grains' route announcements and the response-cache grains' entry announcements
+/// (<see cref="GrainKeys.ResponseCacheChange"/>) on Redis pub/sub (<see cref="GrainKeys.RedisRouteChangesChannel"/>) and
+/// evicts the gateway's copies (<see cref="RouteCache"/>, <see cref="ResponseCacheCopies"/>). Copies are kept only while the
 /// subscription is known to work: any connection failure suspends them, and they resume only after a probe published
 /// on the channel came back on it (after the subscription was made, and after every reconnection) with no failure
 /// in between. When Redis refuses the subscription (an ACL user without <c>subscribe</c> on the channel), the gateway
 /// keeps no copies at all and says so once in the log.
 /// </summary>
 internal sealed partial class RouteChangeFeed(
-    IConnectionMultiplexer multiplexer, RouteCache cache, IOptions<CoordinatorRedisOptions> redis, ILogger<RouteChangeFeed> logger) : BackgroundService
+    IConnectionMultiplexer multiplexer, RouteCache cache, ResponseCacheCopies copies, IOptions<CoordinatorRedisOptions> redis, ILogger<RouteChangeFeed> logger)
+    : BackgroundService
 {
     private const string ProbePrefix = "\u0001probe:";
     private static readonly TimeSpan RetryEvery = TimeSpan.FromSeconds(2);
@@ -148,12 +150,12 @@ internal sealed partial class RouteChangeFeed(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        if (!cache.Enabled)
+        if (!cache.Enabled && !copies.Enabled)
         {
             return;
         }
 
-        cache.Suspend();
+        SuspendAll();
         multiplexer.ConnectionFailed += OnFailed;
         multiplexer.ConnectionRestored += OnRestored;
         try
@@ -176,7 +178,7 @@ internal sealed partial class RouteChangeFeed(
         {
             multiplexer.ConnectionFailed -= OnFailed;
             multiplexer.ConnectionRestored -= OnRestored;
-            cache.Suspend();
+            SuspendAll();
         }
     }
 
@@ -219,6 +221,7 @@ internal sealed partial class RouteChangeFeed(
                 if (Interlocked.Read(ref _failures) == failures)
                 {
                     cache.Resume();
+                    copies.Resume();
                     return;
                 }
             }
@@ -253,6 +256,12 @@ internal sealed partial class RouteChangeFeed(
             return;
         }
 
+        if (GrainKeys.TryParseResponseCacheChange(text, out var grainKey, out var key))
+        {
+            copies.Evict(grainKey, key);
+            return;
+        }
+
         cache.Evict(text);
     }
 
@@ -260,7 +269,13 @@ internal sealed partial class RouteChangeFeed(
     {
         // Any connection: under RESP3 announcements share the interactive one, and suspending costs only speed.
         Interlocked.Increment(ref _failures);
+        SuspendAll();
+    }
+
+    private void SuspendAll()
+    {
         cache.Suspend();
+        copies.Suspend();
     }
 
     private void OnRestored(object? sender, ConnectionFailedEventArgs e) => _confirm.Release();
@@ -271,6 +286,6 @@ internal sealed partial class RouteChangeFeed(
         base.Dispose();
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Redis refused the subscription to route announcements ({Reason}): this gateway keeps no route copies (every lookup asks the mapping grain). Give the ACL user +subscribe and the channel (deploy/redis/users.acl).")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Redis refused the subscription to route announcements ({Reason}): this gateway keeps no route or response-cache copies (every lookup asks the grain). Give the ACL user +subscribe and the channel (deploy/redis/users.acl).")]
     private static partial void LogRefused(ILogger logger, string reason);
 }

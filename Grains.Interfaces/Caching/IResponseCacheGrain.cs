@@ -1,3 +1,5 @@
+using Orleans.Concurrency;
+
 namespace Orleans.Coordinator.Grains.Interfaces.Caching;
 
 /// <summary>
@@ -50,6 +52,14 @@ public interface IResponseCacheGrain : IGrainWithStringKey
     /// <summary>Drops an entry; false when there was none. With the pending fill's <paramref name="fillToken"/>, gives that fill up (its waiters get a miss at once).</summary>
     [Alias("Remove")]
     Task<bool> RemoveAsync(string key, string? fillToken = null);
+
+    /// <summary>
+    /// Counts hits served from gateways' copies (<paramref name="counts"/>[i] hits of <paramref name="keys"/>[i]): each
+    /// entry still held is moved to the front of the LRU order and its hits counted. Statistics only.
+    /// </summary>
+    [Alias("RecordHits")]
+    [OneWay]
+    Task RecordHitsAsync(string[] keys, int[] counts);
 
     /// <summary>Drops every entry carrying one of <paramref name="tags"/>; answers how many (-1 when the namespace does not exist).</summary>
     [Alias("Invalidate")]

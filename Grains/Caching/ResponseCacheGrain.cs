@@ -19,6 +19,7 @@ internal sealed class ResponseCacheGrain(
     [PersistentState("responseCache", CoordinatorStorage.Name)] IPersistentState<ResponseCacheState> state,
     CoordinatorClock clock,
     SiloCacheMemory memory,
+    IRouteStore announcements,
     IOptions<CacheOptions> options) : Grain, IResponseCacheGrain
 {
     /// <summary>Indexes this large are searched on the thread pool; smaller ones on the activation's turn.</summary>
@@ -78,6 +79,7 @@ internal sealed class ResponseCacheGrain(
             }
 
             _settings = settings;
+            await AnnounceAsync(null);
             return Stats(_book!, settings);
         }
         finally
@@ -101,6 +103,7 @@ internal sealed class ResponseCacheGrain(
             }
 
             Close();
+            await AnnounceAsync(null);
             return existed;
         }
         finally
@@ -175,13 +178,13 @@ internal sealed class ResponseCacheGrain(
             : new ResponseCacheLookup(ResponseCacheLookupStatus.Miss, FillPending: _fills.Current(key, now) is not null);
     }
 
-    public Task<ResponseCacheWriteResult> PutAsync(string key, ResponseCachePut put)
+    public async Task<ResponseCacheWriteResult> PutAsync(string key, ResponseCachePut put)
     {
         ValidateKey(key);
         ArgumentNullException.ThrowIfNull(put);
         if (_book is not { } book || _settings is not { } settings)
         {
-            return Task.FromResult(new ResponseCacheWriteResult(ResponseCacheWriteStatus.NoNamespace, 0, false, 0));
+            return new ResponseCacheWriteResult(ResponseCacheWriteStatus.NoNamespace, 0, false, 0);
         }
 
         ResponseCacheLimits.ValidatePut(put, settings);
@@ -200,16 +203,18 @@ internal sealed class ResponseCacheGrain(
             _fillsCompleted++;
         }
 
+        // Gateways drop their copies of the key (the old value, or none when this one was not stored).
+        await AnnounceAsync(key);
         if (entry is null)
         {
-            return Task.FromResult(new ResponseCacheWriteResult(ResponseCacheWriteStatus.SiloFull, 0, completed, evicted));
+            return new ResponseCacheWriteResult(ResponseCacheWriteStatus.SiloFull, 0, completed, evicted);
         }
 
         KeepAliveUntil(entry.ExpiresAtMs, now);
-        return Task.FromResult(new ResponseCacheWriteResult(ResponseCacheWriteStatus.Stored, entry.ExpiresAtMs, completed, evicted));
+        return new ResponseCacheWriteResult(ResponseCacheWriteStatus.Stored, entry.ExpiresAtMs, completed, evicted);
     }
 
-    public Task<bool> RemoveAsync(string key, string? fillToken = null)
+    public async Task<bool> RemoveAsync(string key, string? fillToken = null)
     {
         ValidateKey(key);
         if (fillToken is not null && !GrainKeys.TryOpaqueId(fillToken, "fillToken", out _, out var error))
@@ -219,13 +224,40 @@ internal sealed class ResponseCacheGrain(
 
         var abandoned = fillToken is not null && _fills.Abandon(key, fillToken);
         var removed = _book?.Remove(key) ?? false;
-        return Task.FromResult(removed || abandoned);
+        if (removed)
+        {
+            await AnnounceAsync(key);
+        }
+
+        return removed || abandoned;
     }
 
-    public Task<int> InvalidateAsync(string[] tags)
+    public async Task<int> InvalidateAsync(string[] tags)
     {
         ResponseCacheLimits.ValidateTags(tags, "tags", allowEmpty: false);
-        return Task.FromResult(_book?.Invalidate(tags) ?? -1);
+        var dropped = _book?.Invalidate(tags) ?? -1;
+        if (dropped > 0)
+        {
+            await AnnounceAsync(null); // gateways keep no tags: they drop the namespace's copies
+        }
+
+        return dropped;
+    }
+
+    public Task RecordHitsAsync(string[] keys, int[] counts)
+    {
+        ArgumentNullException.ThrowIfNull(keys);
+        ArgumentNullException.ThrowIfNull(counts);
+        if (_book is { } book)
+        {
+            var now = clock.NowMs;
+            for (var i = 0; i < Math.Min(keys.Length, counts.Length); i++)
+            {
+                book.RecordHits(keys[i], counts[i], now);
+            }
+        }
+
+        return Task.CompletedTask;
     }
 
     public async Task<ResponseCacheSimilarResult> SimilarAsync(ResponseCacheSimilarQuery query)
@@ -247,6 +279,10 @@ internal sealed class ResponseCacheGrain(
         var answer = book.ResolveMatches(index, matches, query.TopK, clock.NowMs);
         return new ResponseCacheSimilarResult([.. answer.Select(m => new ResponseCacheMatch(m.Entry.Key, m.Score, ToEntry(m.Entry)))]);
     }
+
+    /// <summary>Tells every gateway to drop its copies of <paramref name="key"/> (null: of the whole namespace). Never throws.</summary>
+    private Task AnnounceAsync(string? key)
+        => announcements.AnnounceChangeAsync(GrainKeys.ResponseCacheChange(this.GetPrimaryKeyString(), key));
 
     private void Open(ResponseCacheSettings settings)
     {

@@ -182,6 +182,19 @@ public sealed class ResponseCacheBook
         return entry;
     }
 
+    /// <summary>Counts <paramref name="count"/> hits of <paramref name="key"/> served elsewhere (a gateway's copy): touched, hits counted; nothing when it is gone.</summary>
+    public void RecordHits(string key, int count, long nowMs)
+    {
+        if (count <= 0 || !_entries.TryGetValue(key, out var entry) || entry.ExpiresAtMs <= nowMs)
+        {
+            return;
+        }
+
+        Touch(entry);
+        entry.Hits += count;
+        Hits += count;
+    }
+
     /// <summary>Counts a lookup whose outcome was decided later (a caller that waited for a fill).</summary>
     public void CountLookup(bool hit)
     {
