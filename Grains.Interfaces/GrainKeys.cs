@@ -91,6 +91,9 @@ public static class GrainKeys
     public static string ResponseCacheNamespace(string tenant, string @namespace)
         => $"{EscapeKeyPart(tenant)}/{EscapeKeyPart(@namespace)}";
 
+    /// <summary>The grain key of one approval: <c>{tenant}/{approvalId}</c>, both parts escaped (<see cref="EscapeKeyPart"/>).</summary>
+    public static string Approval(string tenant, string approvalId) => $"{EscapeKeyPart(tenant)}/{EscapeKeyPart(approvalId)}";
+
     private const string ResponseCacheChangePrefix = "#cache\n";
 
     /// <summary>

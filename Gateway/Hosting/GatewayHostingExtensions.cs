@@ -128,6 +128,7 @@ public static partial class GatewayHostingExtensions
         app.MapMappingsApi();
         app.MapTenantsApi();
         app.MapCachesApi();
+        app.MapApprovalsApi();
         app.MapRateLimitApi();
         app.MapIdentityApi();
         app.MapLocksApi();

@@ -62,8 +62,10 @@ internal sealed partial class InstanceGrain(CoordinatorClock clock, IOptions<Ins
         _watch = null;
         var users = await ReleaseLeasesAsync();
         await Registry.ForgetAsync(Id);
+        // Forgotten, not deactivated: a goodbye repeated at once (a retry, two callers) must find this activation, not
+        // one being torn down (Orleans rejects a message forwarded twice to deactivating activations, which answered 503).
+        // The empty activation goes with idle collection.
         (_role, _last, _deadAtMs, _releasePending) = (null, null, null, false);
-        DeactivateOnIdle();
         return users;
     }
 

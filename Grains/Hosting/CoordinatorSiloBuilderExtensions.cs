@@ -20,6 +20,12 @@ namespace Orleans.Coordinator.Grains.Hosting;
 public static class CoordinatorSiloBuilderExtensions
 {
     /// <summary>
+    /// The period of the coordinator's durable reminders (approval expiry): after a silo restart an overdue reminder fires
+    /// within one period. Orleans' minimum (1 min by default) is lowered to it.
+    /// </summary>
+    public static readonly TimeSpan ReminderPeriod = TimeSpan.FromSeconds(5);
+
+    /// <summary>
     /// Adds the coordinator grains and everything they need, configured from the silo's configuration
     /// (sections <c>Redis</c>, <c>Orleans</c>, <c>Leases</c>, <c>Mappings</c>).
     /// <list type="bullet">
@@ -34,6 +40,7 @@ public static class CoordinatorSiloBuilderExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         var services = builder.Services;
+        services.Configure<ReminderOptions>(o => o.MinimumReminderPeriod = ReminderPeriod);
         services.AddCoordinatorGrainServices();
         // Trace context flows through grain calls, so a gateway request, its grain call and Redis share one trace.
         builder.AddActivityPropagation();
@@ -47,6 +54,7 @@ public static class CoordinatorSiloBuilderExtensions
             services.TryAddSingleton<IFallbackLeases, NoFallbackLeases>();
             services.TryAddSingleton<IJtiStore, InMemoryJtiStore>();
             builder.AddMemoryGrainStorage(CoordinatorStorage.Name, o => o.GrainStorageSerializer = new JsonGrainStateSerializer());
+            builder.UseInMemoryReminderService();
             return builder;
         }
 
@@ -70,6 +78,16 @@ public static class CoordinatorSiloBuilderExtensions
                 var prefix = GrainKeys.RedisGrainStatePrefix(shared.KeyPrefix, cluster.Value.ServiceId);
                 o.GetStorageKey = (grainType, grainId) => $"{prefix}{grainId}/{grainType}";
             }));
+
+        // Durable reminders (approval expiry) in Redis, over the shared connection. The provider names its key itself:
+        // "{ServiceId}/reminders" (not under Redis:KeyPrefix; the ACL file allows it).
+        builder.UseRedisReminderService(_ => { });
+        services.AddOptions<RedisReminderTableOptions>()
+            .Configure<CoordinatorRedis>((o, shared) =>
+            {
+                o.ConfigurationOptions = CoordinatorRedis.BuildConfiguration(shared.Options);
+                o.CreateMultiplexer = async _ => (await shared.GetAsync(), IsShared: true);
+            });
 
         if (useRedisClustering)
         {

@@ -1,0 +1,258 @@
+using Orleans.Coordinator.Grains.Domain;
+using Orleans.Coordinator.Grains.Hosting;
+using Orleans.Coordinator.Grains.Infrastructure;
+using Orleans.Coordinator.Grains.Interfaces;
+using Orleans.Coordinator.Grains.Interfaces.Approvals;
+using Orleans.Concurrency;
+
+namespace Orleans.Coordinator.Grains.Approvals;
+
+/// <summary>An approval's persisted state.</summary>
+[GenerateSerializer, Alias("coordinator.ApprovalGrainState")]
+public sealed class ApprovalGrainState
+{
+    /// <summary>The approval; null before it is created.</summary>
+    [Id(0)]
+    public ApprovalRecord? Record { get; set; }
+}
+
+/// <summary>A tenant's persisted approval queue.</summary>
+[GenerateSerializer, Alias("coordinator.ApprovalQueueState")]
+public sealed class ApprovalQueueState
+{
+    /// <summary>The lines, oldest first.</summary>
+    [Id(0)]
+    public List<ApprovalSummary> Lines { get; set; } = [];
+}
+
+/// <summary>
+/// Single writer over one approval (<see cref="ApprovalRules"/>). Reentrant so that long polls do not hold up the
+/// decision they wait for; each change is one synchronous decision followed by an ETag-checked write (a second
+/// activation's write loses and re-decides on what won). The expiry is a durable reminder.
+/// </summary>
+[Reentrant]
+internal sealed class ApprovalGrain(
+    [PersistentState("approval", CoordinatorStorage.Name)] IPersistentState<ApprovalGrainState> state,
+    CoordinatorClock clock) : Grain, IApprovalGrain, IRemindable
+{
+    private const string ExpiryReminder = "expire";
+    private readonly SemaphoreSlim _writes = new(1, 1);
+    private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public async Task<ApprovalRecord> CreateAsync(string tenant, ApprovalRequest request)
+    {
+        ApprovalLimits.Validate(request);
+        var id = this.GetPrimaryKeyString().Split('/')[^1];
+        if (!GrainKeys.TryOpaqueId(id, "approvalId", out _, out var error) || GrainKeys.Approval(tenant, id) != this.GetPrimaryKeyString())
+        {
+            throw new CoordinatorValidationException("approvalId", "the approval's key must be GrainKeys.Approval(tenant, a new opaque id): " + (error ?? "the tenant does not match."));
+        }
+
+        var record = (await WriteAsync(s =>
+        {
+            if (s.Record is not null)
+            {
+                return (s.Record, false);
+            }
+
+            var now = clock.NowMs;
+            s.Record = new ApprovalRecord(id, tenant, request.Agent, request.Action, request.PayloadJson,
+                request.SessionId, now, now + request.ExpiresInMs, ApprovalStatus.Pending, null, null, 0);
+            return (s.Record, true);
+        }))!;
+
+        if (record.Status == ApprovalStatus.Pending)
+        {
+            var due = TimeSpan.FromMilliseconds(Math.Max(0, record.ExpiresAtMs - clock.NowMs));
+            // The first tick is at the expiry, after which the reminder is removed; the period only matters when a silo
+            // was down at the expiry (the next tick after a restart comes within one period).
+            await this.RegisterOrUpdateReminder(ExpiryReminder, due, CoordinatorSiloBuilderExtensions.ReminderPeriod);
+        }
+
+        await QueueAsync(record);
+        return record;
+    }
+
+    public async Task<ApprovalRecord?> GetAsync(int waitMs = 0)
+    {
+        ApprovalLimits.ValidateWait(waitMs);
+        var record = await ExpireIfDueAsync();
+        if (record is not { Status: ApprovalStatus.Pending } || waitMs == 0)
+        {
+            return record;
+        }
+
+        var wait = Math.Min(waitMs, Math.Max(0, record.ExpiresAtMs - clock.NowMs));
+        try
+        {
+            await _changed.Task.WaitAsync(TimeSpan.FromMilliseconds(wait), clock.TimeProvider);
+        }
+        catch (TimeoutException)
+        {
+            // Answered below as it stands.
+        }
+
+        return await ExpireIfDueAsync();
+    }
+
+    public async Task<ApprovalDecision> DecideAsync(bool approve, string reviewer, string? comment)
+    {
+        ApprovalLimits.ValidateDecision(reviewer, comment);
+        var decided = false;
+        var record = await WriteAsync(s =>
+        {
+            decided = false;
+            if (s.Record is not { } current)
+            {
+                return (null, false);
+            }
+
+            var now = clock.NowMs;
+            var next = ApprovalRules.Decide(ToState(current.Status), current.ExpiresAtMs, now, approve);
+            if (next is not { } status)
+            {
+                // Already final: an expiry not yet written is written now.
+                var at = ApprovalRules.At(ToState(current.Status), current.ExpiresAtMs, now);
+                if (at == ToState(current.Status))
+                {
+                    return (current, false);
+                }
+
+                s.Record = current with { Status = ApprovalStatus.Expired, DecidedAtMs = current.ExpiresAtMs };
+                return (s.Record, true);
+            }
+
+            decided = true;
+            s.Record = current with { Status = FromState(status), Reviewer = reviewer, Comment = comment, DecidedAtMs = now };
+            return (s.Record, true);
+        });
+
+        if (record is not null)
+        {
+            await SettledAsync(record);
+        }
+
+        return new ApprovalDecision(decided, record);
+    }
+
+    public async Task ReceiveReminder(string reminderName, TickStatus status)
+    {
+        var record = await ExpireIfDueAsync();
+        if (record is not { Status: ApprovalStatus.Pending })
+        {
+            if (await this.GetReminder(ExpiryReminder) is { } reminder)
+            {
+                await this.UnregisterReminder(reminder);
+            }
+        }
+    }
+
+    /// <summary>The approval, with a due expiry written first (and announced to the queue and waiters).</summary>
+    private async Task<ApprovalRecord?> ExpireIfDueAsync()
+    {
+        if (state.State.Record is not { } current || current.Status != ApprovalStatus.Pending || clock.NowMs < current.ExpiresAtMs)
+        {
+            return state.State.Record;
+        }
+
+        var record = await WriteAsync(s =>
+        {
+            if (s.Record is not { Status: ApprovalStatus.Pending } pending || clock.NowMs < pending.ExpiresAtMs)
+            {
+                return (s.Record, false);
+            }
+
+            s.Record = pending with { Status = ApprovalStatus.Expired, DecidedAtMs = pending.ExpiresAtMs };
+            return (s.Record, true);
+        });
+
+        if (record is not null)
+        {
+            await SettledAsync(record);
+        }
+
+        return record;
+    }
+
+    /// <summary>After a final state: the queue is told, the long polls answered, the reminder dropped.</summary>
+    private async Task SettledAsync(ApprovalRecord record)
+    {
+        if (record.Status == ApprovalStatus.Pending)
+        {
+            return;
+        }
+
+        Interlocked.Exchange(ref _changed, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+        await QueueAsync(record);
+        if (await this.GetReminder(ExpiryReminder) is { } reminder)
+        {
+            await this.UnregisterReminder(reminder);
+        }
+    }
+
+    private Task QueueAsync(ApprovalRecord record)
+        => GrainFactory.GetGrain<IApprovalQueueGrain>(record.Tenant).UpsertAsync(
+            new ApprovalSummary(record.ApprovalId, record.Agent, record.Action, record.CreatedAtMs, record.ExpiresAtMs, record.Status));
+
+    /// <summary>One ETag-checked decide-and-write at a time (the grain is reentrant for its long polls).</summary>
+    private async Task<ApprovalRecord?> WriteAsync(Func<ApprovalGrainState, (ApprovalRecord? Result, bool Changed)> decide)
+    {
+        await _writes.WaitAsync();
+        try
+        {
+            return await state.UpdateAsync(decide);
+        }
+        finally
+        {
+            _writes.Release();
+        }
+    }
+
+    private static ApprovalState ToState(ApprovalStatus status) => (ApprovalState)(int)status;
+
+    private static ApprovalStatus FromState(ApprovalState state) => (ApprovalStatus)(int)state;
+}
+
+/// <summary>Single writer over a tenant's <see cref="ApprovalQueue"/>; every change persisted before the answer.</summary>
+internal sealed class ApprovalQueueGrain(
+    [PersistentState("approvalQueue", CoordinatorStorage.Name)] IPersistentState<ApprovalQueueState> state,
+    CoordinatorClock clock) : Grain, IApprovalQueueGrain
+{
+    public Task UpsertAsync(ApprovalSummary summary)
+    {
+        ArgumentNullException.ThrowIfNull(summary);
+        return state.UpdateAsync(s =>
+        {
+            var queue = Load(s);
+            if (!queue.Upsert(ToLine(summary), ApprovalLimits.DecidedKept))
+            {
+                return (true, false);
+            }
+
+            s.Lines = [.. queue.Lines.Select(ToSummary)];
+            return (true, true);
+        });
+    }
+
+    public Task<ApprovalPage> ListAsync(ApprovalStatus? status, string? cursor, int limit)
+    {
+        if (limit is < 1 or > ApprovalLimits.MaxPageSize)
+        {
+            throw new CoordinatorValidationException("limit", $"limit must be between 1 and {ApprovalLimits.MaxPageSize}.");
+        }
+
+        if (cursor is not null && !ApprovalQueue.IsCursor(cursor))
+        {
+            throw new CoordinatorValidationException("cursor", "cursor is not one this list gave out.");
+        }
+
+        var (items, next) = Load(state.State).Page(status is { } s ? (ApprovalState)(int)s : null, cursor, limit, clock.NowMs);
+        return Task.FromResult(new ApprovalPage([.. items.Select(ToSummary)], next));
+    }
+
+    private static ApprovalQueue Load(ApprovalQueueState s) => new(s.Lines.Select(ToLine));
+
+    private static ApprovalLine ToLine(ApprovalSummary s) => new(s.ApprovalId, s.Agent, s.Action, s.CreatedAtMs, s.ExpiresAtMs, (ApprovalState)(int)s.Status);
+
+    private static ApprovalSummary ToSummary(ApprovalLine l) => new(l.Id, l.Agent, l.Action, l.CreatedAtMs, l.ExpiresAtMs, (ApprovalStatus)(int)l.State);
+}
