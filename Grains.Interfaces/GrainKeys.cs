@@ -94,6 +94,16 @@ public static class GrainKeys
     /// <summary>The grain key of one approval: <c>{tenant}/{approvalId}</c>, both parts escaped (<see cref="EscapeKeyPart"/>).</summary>
     public static string Approval(string tenant, string approvalId) => $"{EscapeKeyPart(tenant)}/{EscapeKeyPart(approvalId)}";
 
+    /// <summary>Validates a client-chosen A2A task or context id: 1 to 128 key characters.</summary>
+    public static bool TryAgentId(string? raw, string field, [NotNullWhen(true)] out string? key, [NotNullWhen(false)] out string? error)
+        => TryKey(raw, field, 128, out key, out error);
+
+    /// <summary>The grain key of an A2A task: <c>{tenant}/{taskId}</c>, both parts escaped.</summary>
+    public static string AgentTask(string tenant, string taskId) => $"{EscapeKeyPart(tenant)}/{EscapeKeyPart(taskId)}";
+
+    /// <summary>The grain key of an A2A context: <c>{tenant}/{contextId}</c>, both parts escaped.</summary>
+    public static string AgentContext(string tenant, string contextId) => $"{EscapeKeyPart(tenant)}/{EscapeKeyPart(contextId)}";
+
     private const string ResponseCacheChangePrefix = "#cache\n";
 
     /// <summary>

@@ -129,6 +129,7 @@ public static partial class GatewayHostingExtensions
         app.MapTenantsApi();
         app.MapCachesApi();
         app.MapApprovalsApi();
+        app.MapAgentTasksApi();
         app.MapRateLimitApi();
         app.MapIdentityApi();
         app.MapLocksApi();
