@@ -104,6 +104,26 @@ public static class GrainKeys
     /// <summary>The grain key of an A2A context: <c>{tenant}/{contextId}</c>, both parts escaped.</summary>
     public static string AgentContext(string tenant, string contextId) => $"{EscapeKeyPart(tenant)}/{EscapeKeyPart(contextId)}";
 
+    /// <summary>Validates a tenant document name (case-sensitive, 1 to 64 key characters, e.g. <c>agent-policy</c>).</summary>
+    public static bool TryDocumentName(string? raw, [NotNullWhen(true)] out string? key, [NotNullWhen(false)] out string? error)
+        => TryKey(raw, "name", MaxPolicyLength, out key, out error);
+
+    /// <summary>The grain key of a tenant document: <c>{tenant}/{name}</c>, both parts escaped.</summary>
+    public static string TenantDocument(string tenant, string name) => $"{EscapeKeyPart(tenant)}/{EscapeKeyPart(name)}";
+
+    private const string DocumentChangePrefix = "#doc\n";
+
+    /// <summary>The announcement that a tenant document changed, on <see cref="RedisRouteChangesChannel"/>: <c>#doc\n{document grain key}</c>.</summary>
+    public static string DocumentChange(string grainKey) => DocumentChangePrefix + grainKey;
+
+    /// <summary>Reads a <see cref="DocumentChange"/> announcement; false for anything else.</summary>
+    public static bool TryParseDocumentChange(string message, [NotNullWhen(true)] out string? grainKey)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        grainKey = message.StartsWith(DocumentChangePrefix, StringComparison.Ordinal) ? message[DocumentChangePrefix.Length..] : null;
+        return grainKey is not null;
+    }
+
     private const string ResponseCacheChangePrefix = "#cache\n";
 
     /// <summary>

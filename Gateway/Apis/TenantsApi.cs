@@ -202,7 +202,7 @@ public static class TenantsApi
         return TypedResults.Content(json, "application/json", Encoding.UTF8);
     }
 
-    private static ProblemHttpResult BadTagHeader(HttpContext context, string header)
+    internal static ProblemHttpResult BadTagHeader(HttpContext context, string header)
         => ProblemResponses.Invalid(context, header, $"{header} must be * or a list of entity tags, e.g. \"3\", W/\"3\" (RFC 9110 section 13.1).");
 
     internal static async Task<Results<Ok<TokenBudgetResponse>, ProblemHttpResult>> PutTokenBudget(
@@ -314,7 +314,7 @@ public static class TenantsApi
         return snapshot is null ? TokenBudgetNotFound(context, key) : TypedResults.Ok(ToResponse(snapshot));
     }
 
-    private static async Task<string> ReadBoundedAsync(HttpRequest request, int maxBytes)
+    internal static async Task<string> ReadBoundedAsync(HttpRequest request, int maxBytes)
     {
         using var buffer = new MemoryStream();
         var chunk = new byte[8192];

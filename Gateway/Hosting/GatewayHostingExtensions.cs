@@ -50,6 +50,7 @@ public static partial class GatewayHostingExtensions
         services.AddSingleton<MappingResolver>();
         services.AddSingleton<RouteCache>();
         services.AddSingleton<ResponseCacheCopies>();
+        services.AddSingleton<Tenants.DocumentCopies>();
         services.AddHostedService<ResponseCacheHitReporter>();
         services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, Apis.DataPlaneJson.Default));
         services.AddSingleton(builder.Configuration.GetSection("Security").Get<ReplayGuardSettings>() ?? new ReplayGuardSettings());
@@ -130,6 +131,7 @@ public static partial class GatewayHostingExtensions
         app.MapCachesApi();
         app.MapApprovalsApi();
         app.MapAgentTasksApi();
+        app.MapDocumentsApi();
         app.MapRateLimitApi();
         app.MapIdentityApi();
         app.MapLocksApi();

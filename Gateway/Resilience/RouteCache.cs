@@ -138,7 +138,8 @@ public sealed class RouteCache(IOptions<MappingOptions> options, TimeProvider ti
 /// keeps no copies at all and says so once in the log.
 /// </summary>
 internal sealed partial class RouteChangeFeed(
-    IConnectionMultiplexer multiplexer, RouteCache cache, ResponseCacheCopies copies, IOptions<CoordinatorRedisOptions> redis, ILogger<RouteChangeFeed> logger)
+    IConnectionMultiplexer multiplexer, RouteCache cache, ResponseCacheCopies copies, Tenants.DocumentCopies documents,
+    IOptions<CoordinatorRedisOptions> redis, ILogger<RouteChangeFeed> logger)
     : BackgroundService
 {
     private const string ProbePrefix = "\u0001probe:";
@@ -150,7 +151,7 @@ internal sealed partial class RouteChangeFeed(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        if (!cache.Enabled && !copies.Enabled)
+        if (!cache.Enabled && !copies.Enabled && !documents.Enabled)
         {
             return;
         }
@@ -222,6 +223,7 @@ internal sealed partial class RouteChangeFeed(
                 {
                     cache.Resume();
                     copies.Resume();
+                    documents.Resume();
                     return;
                 }
             }
@@ -262,6 +264,12 @@ internal sealed partial class RouteChangeFeed(
             return;
         }
 
+        if (GrainKeys.TryParseDocumentChange(text, out var documentKey))
+        {
+            documents.Evict(documentKey);
+            return;
+        }
+
         cache.Evict(text);
     }
 
@@ -276,6 +284,7 @@ internal sealed partial class RouteChangeFeed(
     {
         cache.Suspend();
         copies.Suspend();
+        documents.Suspend();
     }
 
     private void OnRestored(object? sender, ConnectionFailedEventArgs e) => _confirm.Release();
