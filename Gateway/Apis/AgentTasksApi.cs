@@ -63,7 +63,7 @@ public static class AgentTasksApi
         }
 
         var metadata = body.Metadata is { ValueKind: JsonValueKind.Object } o ? o.GetRawText() : "{}";
-        var result = await grains.Get<IAgentTaskGrain>(GrainKeys.AgentTask(tenantKey, id)).CreateAsync(tenantKey, contextId, metadata);
+        var result = await grains.Get<IAgentTaskGrain>(GrainKeys.AgentTask(tenantKey, id)).CreateAsync(tenantKey, id, contextId, metadata);
         if (result.Change == AgentTaskChange.Exists)
         {
             return ProblemResponses.Result(context, ProblemResponses.Conflict("task-exists", "A task of this id exists in another context.", $"It belongs to context {result.Task!.ContextId}."));
@@ -203,6 +203,11 @@ public static class AgentTasksApi
                 news = await grain.WaitForStatusAsync(after, 15_000) ?? [];
                 if (news.Length == 0)
                 {
+                    if (await grain.GetAsync() is not { } task || AgentTaskLimits.IsTerminal(task.History[^1].State))
+                    {
+                        return; // finished (or gone) and nothing newer than what this client has: the stream ends
+                    }
+
                     await context.Response.WriteAsync(": keep-alive\n\n", aborted);
                 }
             }
@@ -210,6 +215,11 @@ public static class AgentTasksApi
         catch (OperationCanceledException) when (aborted.IsCancellationRequested)
         {
             // The client went away.
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // The headers are sent: no problem document can follow. End the stream; the client resubscribes with
+            // Last-Event-ID and misses nothing.
         }
     }
 

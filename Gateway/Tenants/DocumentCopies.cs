@@ -15,6 +15,7 @@ public sealed class DocumentCopies(IOptions<CoordinatorGatewayOptions> options, 
 {
     private readonly ConcurrentDictionary<string, (TenantConfigDocument? Document, long ValidUntil)> _copies = new(StringComparer.Ordinal);
     private readonly long _ttlTicks = (long)(options.Value.TenantCacheTtl.TotalSeconds * time.TimestampFrequency);
+    private const int MaxCopies = 100_000;
     private long _generation;
     private volatile bool _suspended;
 
@@ -28,8 +29,14 @@ public sealed class DocumentCopies(IOptions<CoordinatorGatewayOptions> options, 
     public bool TryGet(string grainKey, out TenantConfigDocument? document)
     {
         document = null;
-        if (_suspended || !_copies.TryGetValue(grainKey, out var copy) || time.GetTimestamp() >= copy.ValidUntil)
+        if (_suspended || !_copies.TryGetValue(grainKey, out var copy))
         {
+            return false;
+        }
+
+        if (time.GetTimestamp() >= copy.ValidUntil)
+        {
+            _copies.TryRemove(new KeyValuePair<string, (TenantConfigDocument?, long)>(grainKey, copy));
             return false;
         }
 
@@ -40,9 +47,26 @@ public sealed class DocumentCopies(IOptions<CoordinatorGatewayOptions> options, 
     /// <summary>Keeps a copy unless an eviction happened since <paramref name="generationAtLookup"/> or copies are suspended.</summary>
     public void Store(string grainKey, TenantConfigDocument? document, long generationAtLookup)
     {
-        if (_ttlTicks <= 0 || _suspended || Generation != generationAtLookup || _copies.Count >= 100_000)
+        if (_ttlTicks <= 0 || _suspended || Generation != generationAtLookup)
         {
             return;
+        }
+
+        if (_copies.Count >= MaxCopies)
+        {
+            var now = time.GetTimestamp();
+            foreach (var (key, held) in _copies)
+            {
+                if (now >= held.ValidUntil)
+                {
+                    _copies.TryRemove(new KeyValuePair<string, (TenantConfigDocument?, long)>(key, held));
+                }
+            }
+
+            if (_copies.Count >= MaxCopies)
+            {
+                return;
+            }
         }
 
         var copy = (document, time.GetTimestamp() + _ttlTicks);

@@ -170,7 +170,7 @@ public interface IAgentTaskGrain : IGrainWithStringKey
 {
     /// <summary>Creates the task in <c>submitted</c>; the same again (same context) answers it unchanged; another context is <see cref="AgentTaskChange.Exists"/>.</summary>
     [Alias("Create")]
-    Task<AgentTaskResult> CreateAsync(string tenant, string contextId, string metadataJson);
+    Task<AgentTaskResult> CreateAsync(string tenant, string taskId, string contextId, string metadataJson);
 
     /// <summary>The task, or null.</summary>
     [Alias("Get")]

@@ -39,7 +39,16 @@ internal sealed class AgentTaskGrain(
     private readonly SemaphoreSlim _writes = new(1, 1);
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public async Task<AgentTaskResult> CreateAsync(string tenant, string contextId, string metadataJson)
+    /// <summary>The task as last saved: reads use it (a change is made on the state before its write completes).</summary>
+    private AgentTask? _saved;
+
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        _saved = state.State.Task;
+        return Task.CompletedTask;
+    }
+
+    public async Task<AgentTaskResult> CreateAsync(string tenant, string taskId, string contextId, string metadataJson)
     {
         if (!GrainKeys.TryAgentId(contextId, "contextId", out _, out var error))
         {
@@ -51,13 +60,11 @@ internal sealed class AgentTaskGrain(
             throw new CoordinatorValidationException("metadata", $"metadata must be a JSON object of at most {AgentTaskLimits.MaxMetadataBytes} bytes.");
         }
 
-        var taskId = this.GetPrimaryKeyString().Split('/')[^1];
-        if (GrainKeys.AgentTask(tenant, taskId) != this.GetPrimaryKeyString())
+        if (taskId is null || GrainKeys.AgentTask(tenant, taskId) != this.GetPrimaryKeyString())
         {
             throw new CoordinatorValidationException("taskId", "the task's key must be GrainKeys.AgentTask(tenant, taskId).");
         }
 
-        var created = false;
         var result = await ChangeAsync(s =>
         {
             if (s.Task is { } existing)
@@ -65,20 +72,20 @@ internal sealed class AgentTaskGrain(
                 return existing.ContextId == contextId ? (new AgentTaskResult(AgentTaskChange.Done, existing), false) : (new AgentTaskResult(AgentTaskChange.Exists, existing), false);
             }
 
-            created = true;
             s.Task = new AgentTask(taskId, tenant, contextId, metadataJson, 1, [new AgentTaskStatus(1, AgentTaskState.Submitted, null, clock.NowMs)], []);
             return (new AgentTaskResult(AgentTaskChange.Done, s.Task), true);
         });
 
-        if (created)
+        if (result.Change == AgentTaskChange.Done)
         {
+            // Idempotent: a create retried after this call failed still lists the task in its context.
             await GrainFactory.GetGrain<IAgentContextGrain>(GrainKeys.AgentContext(tenant, contextId)).AddAsync(taskId);
         }
 
         return result;
     }
 
-    public Task<AgentTask?> GetAsync() => Task.FromResult(state.State.Task);
+    public Task<AgentTask?> GetAsync() => Task.FromResult(_saved);
 
     public Task<AgentTaskResult> SetStatusAsync(AgentTaskState next, string? message, VersionMatch? ifMatch)
     {
@@ -161,7 +168,7 @@ internal sealed class AgentTaskGrain(
         }
 
         var changed = _changed.Task;
-        if (state.State.Task is not { } task)
+        if (_saved is not { } task)
         {
             return null;
         }
@@ -181,7 +188,7 @@ internal sealed class AgentTaskGrain(
             return [];
         }
 
-        return state.State.Task?.History.Where(h => h.Version > afterVersion).ToArray() ?? [];
+        return _saved?.History.Where(h => h.Version > afterVersion).ToArray() ?? [];
     }
 
     /// <summary>One ETag-checked decide-and-write at a time; waiters are woken after a write.</summary>
@@ -191,12 +198,21 @@ internal sealed class AgentTaskGrain(
         try
         {
             var wrote = false;
-            var result = await state.UpdateAsync<AgentTaskGrainState, AgentTaskResult>(s =>
+            AgentTaskResult result;
+            try
             {
-                var (r, changed) = decide(s);
-                wrote = changed;
-                return (r, changed);
-            });
+                result = await state.UpdateAsync<AgentTaskGrainState, AgentTaskResult>(s =>
+                {
+                    var (r, changed) = decide(s);
+                    wrote = changed;
+                    return (r, changed);
+                });
+            }
+            finally
+            {
+                _saved = state.State.Task; // saved, or reloaded by the update when its write failed
+            }
+
             if (wrote)
             {
                 Interlocked.Exchange(ref _changed, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();

@@ -39,6 +39,18 @@ internal sealed class ApprovalGrain(
     private readonly SemaphoreSlim _writes = new(1, 1);
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+    /// <summary>
+    /// The approval as last saved. Reads use it, never <c>state.State</c>: a change is made on the state before its write
+    /// completes, and this grain is reentrant, so a read during the write could otherwise answer what may yet be lost.
+    /// </summary>
+    private ApprovalRecord? _saved;
+
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        _saved = state.State.Record;
+        return Task.CompletedTask;
+    }
+
     public async Task<ApprovalRecord> CreateAsync(string tenant, ApprovalRequest request)
     {
         ApprovalLimits.Validate(request);
@@ -46,6 +58,13 @@ internal sealed class ApprovalGrain(
         if (!GrainKeys.TryOpaqueId(id, "approvalId", out _, out var error) || GrainKeys.Approval(tenant, id) != this.GetPrimaryKeyString())
         {
             throw new CoordinatorValidationException("approvalId", "the approval's key must be GrainKeys.Approval(tenant, a new opaque id): " + (error ?? "the tenant does not match."));
+        }
+
+        if (_saved is null)
+        {
+            // The reminder first: an approval is never stored without its expiry (a reminder without an approval removes
+            // itself when it fires).
+            await this.RegisterOrUpdateReminder(ExpiryReminder, TimeSpan.FromMilliseconds(request.ExpiresInMs), CoordinatorSiloBuilderExtensions.ReminderPeriod);
         }
 
         var record = (await WriteAsync(s =>
@@ -60,14 +79,6 @@ internal sealed class ApprovalGrain(
                 request.SessionId, now, now + request.ExpiresInMs, ApprovalStatus.Pending, null, null, 0);
             return (s.Record, true);
         }))!;
-
-        if (record.Status == ApprovalStatus.Pending)
-        {
-            var due = TimeSpan.FromMilliseconds(Math.Max(0, record.ExpiresAtMs - clock.NowMs));
-            // The first tick is at the expiry, after which the reminder is removed; the period only matters when a silo
-            // was down at the expiry (the next tick after a restart comes within one period).
-            await this.RegisterOrUpdateReminder(ExpiryReminder, due, CoordinatorSiloBuilderExtensions.ReminderPeriod);
-        }
 
         await QueueAsync(record);
         return record;
@@ -150,9 +161,9 @@ internal sealed class ApprovalGrain(
     /// <summary>The approval, with a due expiry written first (and announced to the queue and waiters).</summary>
     private async Task<ApprovalRecord?> ExpireIfDueAsync()
     {
-        if (state.State.Record is not { } current || current.Status != ApprovalStatus.Pending || clock.NowMs < current.ExpiresAtMs)
+        if (_saved is not { } current || current.Status != ApprovalStatus.Pending || clock.NowMs < current.ExpiresAtMs)
         {
-            return state.State.Record;
+            return _saved;
         }
 
         var record = await WriteAsync(s =>
@@ -200,7 +211,14 @@ internal sealed class ApprovalGrain(
         await _writes.WaitAsync();
         try
         {
-            return await state.UpdateAsync(decide);
+            var result = await state.UpdateAsync(decide);
+            _saved = state.State.Record;
+            return result;
+        }
+        catch
+        {
+            _saved = state.State.Record; // reloaded by the update when its write failed
+            throw;
         }
         finally
         {

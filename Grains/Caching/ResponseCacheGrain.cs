@@ -197,7 +197,17 @@ internal sealed class ResponseCacheGrain(
         var now = clock.NowMs;
         var ttl = put.TtlMs ?? settings.DefaultTtlMs;
         var (outcome, entry, evicted) = book.Put(key, put.Value, ttl, put.Tags, put.Embedding, now);
-        var completed = _fills.Written(key, put.FillToken, now);
+        // A stored value ends any pending fill (its waiters read it); a value that could not be stored gives up only the
+        // fill it was for, so the next caller is told to compute instead of every waiter finding nothing.
+        var completed = false;
+        if (entry is not null)
+        {
+            completed = _fills.Written(key, put.FillToken, now);
+        }
+        else if (put.FillToken is { } token)
+        {
+            _fills.Abandon(key, token);
+        }
         if (completed)
         {
             _fillsCompleted++;

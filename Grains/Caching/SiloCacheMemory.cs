@@ -28,6 +28,9 @@ public sealed class SiloCacheMemory : ICacheMemoryBudget
     /// <summary>The bound, bytes.</summary>
     public long Max { get; }
 
+    /// <inheritdoc />
+    public long Available => Max - Used;
+
     /// <summary>Bytes held now.</summary>
     public long Used => Interlocked.Read(ref _used);
 

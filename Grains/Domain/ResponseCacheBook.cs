@@ -3,6 +3,9 @@ namespace Orleans.Coordinator.Grains.Domain;
 /// <summary>A budget of bytes shared by several caches (a silo's cache memory): reserve before holding, release after.</summary>
 public interface ICacheMemoryBudget
 {
+    /// <summary>Bytes not taken now (a hint: another cache may take them at any moment).</summary>
+    long Available { get; }
+
     /// <summary>Takes <paramref name="bytes"/> from the budget; false (nothing taken) when it has not that much left.</summary>
     bool TryReserve(long bytes);
 
@@ -13,6 +16,9 @@ public interface ICacheMemoryBudget
 /// <summary>A budget without bound (tests, single caches).</summary>
 public sealed class UnboundedCacheMemory : ICacheMemoryBudget
 {
+    /// <inheritdoc />
+    public long Available => long.MaxValue;
+
     /// <inheritdoc />
     public bool TryReserve(long bytes) => true;
 
@@ -220,13 +226,19 @@ public sealed class ResponseCacheBook
     public (CacheWriteOutcome Outcome, CachedResponse? Entry, int Evicted) Put(
         string key, byte[] value, long ttlMs, string[]? tags, ReadOnlySpan<float> embedding, long nowMs)
     {
+        var dimension = embedding.IsEmpty ? 0 : _index?.Dimension ?? throw new ArgumentException("The book has no dimension.", nameof(embedding));
+        var bytes = _measure(key, value.Length, tags, dimension);
+        if (_budget.Available < bytes && _budget.Available + Bytes < bytes)
+        {
+            // Even emptying this cache would not make room (the others hold the rest): refuse without touching it.
+            return (CacheWriteOutcome.BudgetSpent, null, 0);
+        }
+
         if (_entries.TryGetValue(key, out var old))
         {
             Drop(old);
         }
 
-        var dimension = embedding.IsEmpty ? 0 : _index?.Dimension ?? throw new ArgumentException("The book has no dimension.", nameof(embedding));
-        var bytes = _measure(key, value.Length, tags, dimension);
         var evicted = 0;
         while (_oldest is not null && (Count + 1 > MaxEntries || Bytes + bytes > MaxBytes))
         {

@@ -137,7 +137,7 @@ public sealed class VectorIndex
         _expiresAtMs[slot] = expiresAtMs;
         _generation[slot]++;
         Volatile.Write(ref _factor[slot], (float)(1.0 / (scale * storedNorm))); // published last
-        _used = Math.Max(_used, slot + 1);
+        Volatile.Write(ref _used, Math.Max(_used, slot + 1));
         Count++;
         return slot;
     }
@@ -272,7 +272,8 @@ public sealed class VectorIndex
         // One thread per search: concurrent searches spread over the cores (a parallel loop inside each measured worse
         // at 8 searches in flight: blocked pool threads).
         var all = new List<Candidate>();
-        ScanRange(0, _used, query, all);
+        // Acquire: the arrays a search reads are at least as long as the count it sees (they grow before it does).
+        ScanRange(0, Volatile.Read(ref _used), query, all);
         return all;
     }
 

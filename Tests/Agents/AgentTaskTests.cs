@@ -135,6 +135,28 @@ public sealed class AgentTasksApiTests(EmbeddedGatewayFixture fixture)
         var replay = await (await Client.SendAsync(resume, Ct)).Content.ReadAsStringAsync(Ct);
         Assert.Equal(2, replay.Split("event: status").Length - 1);
         Assert.Contains("id: 7", replay, StringComparison.Ordinal);
+
+        // A client that already has the final event (EventSource reconnects after every close) gets an empty stream
+        // that ends at once, not an endless one.
+        using var after = new HttpRequestMessage(HttpMethod.Get, $"{path}/events");
+        after.Headers.TryAddWithoutValidation("Last-Event-ID", "7");
+        using var bounded = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        bounded.CancelAfter(TimeSpan.FromSeconds(10));
+        var nothing = await (await Client.SendAsync(after, bounded.Token)).Content.ReadAsStringAsync(bounded.Token);
+        Assert.DoesNotContain("event: status", nothing, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task TaskIdWithAnEscapedCharacter_IsItsOwnTask()
+    {
+        // '=' is a key character that the grain key escapes: the id must still name its task (it was refused as 400).
+        var path = $"/v1/tenants/{TestKeys.User("tenant")}/tasks/run=42";
+
+        var created = await Client.PutJsonAsync(path, new { contextId = "c=1" });
+        var got = await (await Client.GetAsync(path, Ct)).JsonAsync();
+
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        Assert.Equal(("run=42", "c=1"), (got.GetProperty("taskId").GetString(), got.GetProperty("contextId").GetString()));
     }
 
     [Fact]

@@ -110,8 +110,8 @@ public sealed class ResponseCacheBookTests
         Assert.Equal(CacheWriteOutcome.Stored, refused.Outcome);
         Assert.Equal(CacheWriteOutcome.BudgetSpent, full.Outcome);
         Assert.Null(full.Entry);
-        Assert.Equal(0, mine.Count); // it emptied itself trying
-        Assert.Equal(other.Bytes, budget.Used);
+        Assert.Equal(1, mine.Count); // emptying itself could not have made room: refused without touching it
+        Assert.Equal(mine.Bytes + other.Bytes, budget.Used);
     }
 
     [Fact]
@@ -199,6 +199,8 @@ public sealed class ResponseCacheBookTests
     private sealed class CountingBudget(long max) : ICacheMemoryBudget
     {
         public long Used { get; private set; }
+
+        public long Available => max - Used;
 
         public bool TryReserve(long bytes)
         {
