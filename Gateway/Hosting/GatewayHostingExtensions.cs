@@ -132,6 +132,7 @@ public static partial class GatewayHostingExtensions
         app.MapApprovalsApi();
         app.MapAgentTasksApi();
         app.MapDocumentsApi();
+        app.MapEventsApi();
         app.MapRateLimitApi();
         app.MapIdentityApi();
         app.MapLocksApi();

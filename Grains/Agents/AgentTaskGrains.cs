@@ -213,6 +213,21 @@ internal sealed class AgentTaskGrain(
                 _saved = state.State.Task; // saved, or reloaded by the update when its write failed
             }
 
+            if (wrote && result.Task is { } written && written.History[^1].Version == written.Version)
+            {
+                // A status change (or the creation): announced on the tenant's event feed after it was saved.
+                var status = written.History[^1];
+                await GrainFactory.GetGrain<Interfaces.Events.ITenantEventsGrain>(written.Tenant).PublishAsync("task.status_changed",
+                    System.Text.Json.JsonSerializer.Serialize(new
+                    {
+                        taskId = written.TaskId,
+                        contextId = written.ContextId,
+                        state = AgentTaskLimits.Name(status.State),
+                        message = status.Message,
+                        version = written.Version,
+                    }));
+            }
+
             if (wrote)
             {
                 Interlocked.Exchange(ref _changed, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();

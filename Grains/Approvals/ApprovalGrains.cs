@@ -45,6 +45,9 @@ internal sealed class ApprovalGrain(
     /// </summary>
     private ApprovalRecord? _saved;
 
+    /// <summary>Whether the last <see cref="WriteAsync"/> changed the approval (read right after it, on the same turn).</summary>
+    private bool _lastWriteChanged;
+
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
         _saved = state.State.Record;
@@ -81,6 +84,11 @@ internal sealed class ApprovalGrain(
         }))!;
 
         await QueueAsync(record);
+        if (_lastWriteChanged)
+        {
+            await PublishAsync("approval.requested", record);
+        }
+
         return record;
     }
 
@@ -138,9 +146,14 @@ internal sealed class ApprovalGrain(
             return (s.Record, true);
         });
 
+        var changed = _lastWriteChanged;
         if (record is not null)
         {
             await SettledAsync(record);
+            if (changed)
+            {
+                await PublishAsync(decided ? "approval.decided" : "approval.expired", record);
+            }
         }
 
         return new ApprovalDecision(decided, record);
@@ -177,9 +190,14 @@ internal sealed class ApprovalGrain(
             return (s.Record, true);
         });
 
+        var changed = _lastWriteChanged;
         if (record is not null)
         {
             await SettledAsync(record);
+            if (changed)
+            {
+                await PublishAsync("approval.expired", record);
+            }
         }
 
         return record;
@@ -201,6 +219,19 @@ internal sealed class ApprovalGrain(
         }
     }
 
+    /// <summary>Appends the change to the tenant's event feed (after it was saved).</summary>
+    private Task PublishAsync(string type, ApprovalRecord record)
+        => GrainFactory.GetGrain<Interfaces.Events.ITenantEventsGrain>(record.Tenant).PublishAsync(type, System.Text.Json.JsonSerializer.Serialize(new
+        {
+            approvalId = record.ApprovalId,
+            agent = record.Agent,
+            action = record.Action,
+            sessionId = record.SessionId,
+            status = record.Status.ToString().ToLowerInvariant(),
+            reviewer = record.Reviewer,
+            expiresAtMs = record.ExpiresAtMs,
+        }));
+
     private Task QueueAsync(ApprovalRecord record)
         => GrainFactory.GetGrain<IApprovalQueueGrain>(record.Tenant).UpsertAsync(
             new ApprovalSummary(record.ApprovalId, record.Agent, record.Action, record.CreatedAtMs, record.ExpiresAtMs, record.Status));
@@ -211,8 +242,15 @@ internal sealed class ApprovalGrain(
         await _writes.WaitAsync();
         try
         {
-            var result = await state.UpdateAsync(decide);
+            var changed = false;
+            var result = await state.UpdateAsync<ApprovalGrainState, ApprovalRecord?>(s =>
+            {
+                var decision = decide(s);
+                changed = decision.Changed;
+                return decision;
+            });
             _saved = state.State.Record;
+            _lastWriteChanged = changed;
             return result;
         }
         catch
