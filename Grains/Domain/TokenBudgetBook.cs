@@ -142,3 +142,28 @@ public sealed class TokenBudgetBook
         return (period == TokenBudgetPeriodKind.Day ? start.AddDays(1) : start.AddMonths(1)).ToUnixTimeMilliseconds();
     }
 }
+
+/// <summary>The usage thresholds announced for a token budget: 80 % and 100 % of the budget, each once per period. Pure.</summary>
+public static class TokenBudgetThresholds
+{
+    /// <summary>The thresholds, percent.</summary>
+    public static readonly int[] Percents = [80, 100];
+
+    /// <summary>
+    /// The highest threshold <paramref name="used"/> of <paramref name="budget"/> has reached that is above
+    /// <paramref name="announced"/> (the highest announced this period), or null when there is none to announce.
+    /// </summary>
+    public static int? Next(int announced, long used, long budget)
+    {
+        int? next = null;
+        foreach (var percent in Percents)
+        {
+            if (percent > announced && budget > 0 && used * 100 >= budget * (long)percent)
+            {
+                next = percent;
+            }
+        }
+
+        return next;
+    }
+}

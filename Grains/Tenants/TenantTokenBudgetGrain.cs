@@ -56,12 +56,14 @@ internal sealed class TenantTokenBudgetGrain(
         });
     }
 
-    public Task<TokenCommitResult?> CommitAsync(string reservationId, long actualTokens)
+    public async Task<TokenCommitResult?> CommitAsync(string reservationId, long actualTokens)
     {
         TokenBudgetLimits.ValidateCommit(actualTokens);
-
-        return state.UpdateAsync<TenantTokenBudgetState, TokenCommitResult?>(s =>
+        int? crossed = null;
+        long budget = 0, periodStart = 0;
+        var result = await state.UpdateAsync<TenantTokenBudgetState, TokenCommitResult?>(s =>
         {
+            crossed = null;
             if (!s.Configured)
             {
                 return (null, false);
@@ -70,8 +72,25 @@ internal sealed class TenantTokenBudgetGrain(
             var book = Load(s);
             var outcome = book.Commit(clock.NowMs, reservationId, actualTokens);
             Save(s, book);
+            var announced = s.AnnouncedPeriodStartMs == book.PeriodStartMs ? s.AnnouncedPercent : 0;
+            crossed = TokenBudgetThresholds.Next(announced, book.Used, book.Budget);
+            if (crossed is { } percent)
+            {
+                // Recorded with the usage in one write: each threshold is announced once per period.
+                (s.AnnouncedPeriodStartMs, s.AnnouncedPercent) = (book.PeriodStartMs, percent);
+            }
+
+            (budget, periodStart) = (book.Budget, book.PeriodStartMs);
             return (new TokenCommitResult(outcome.Found, outcome.Returned, outcome.Used, outcome.Remaining), true);
         });
+
+        if (crossed is { } reached && result is not null)
+        {
+            await GrainFactory.GetGrain<Interfaces.Events.ITenantEventsGrain>(this.GetPrimaryKeyString()).PublishAsync("token_budget.threshold",
+                System.Text.Json.JsonSerializer.Serialize(new { percent = reached, used = result.Used, budget, remaining = result.Remaining, periodStartMs = periodStart }));
+        }
+
+        return result;
     }
 
     public Task<TokenBudgetSnapshot?> GetSnapshotAsync()

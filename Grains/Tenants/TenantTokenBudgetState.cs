@@ -27,6 +27,14 @@ public sealed class TenantTokenBudgetState
     /// <summary>Open reservations.</summary>
     [Id(5)]
     public List<TokenReservationEntry> Reservations { get; set; } = [];
+
+    /// <summary>The period of <see cref="AnnouncedPercent"/> (Unix ms of its start).</summary>
+    [Id(6)]
+    public long AnnouncedPeriodStartMs { get; set; }
+
+    /// <summary>The highest threshold (80 or 100 percent of the budget) announced in that period; 0 for none.</summary>
+    [Id(7)]
+    public int AnnouncedPercent { get; set; }
 }
 
 /// <summary>One persisted reservation.</summary>

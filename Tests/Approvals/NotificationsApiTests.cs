@@ -39,6 +39,26 @@ public sealed class NotificationsApiTests(EmbeddedGatewayFixture fixture)
     }
 
     [Fact]
+    public async Task TokenBudgetThresholds_AreAnnouncedOncePerPeriod_At80And100Percent()
+    {
+        var tenant = TestKeys.User("tenant");
+        Assert.Equal(HttpStatusCode.OK, (await fixture.Admin.PutJsonAsync($"/v1/tenants/{tenant}/tokens/budget", new { budget = 1000, period = "day" })).StatusCode);
+        foreach (var tokens in new[] { 500, 350, 100, 50 }) // 50 %, 85 % (80 crossed), 95 %, 100 %
+        {
+            var reservation = await (await Client.PostJsonAsync($"/v1/tenants/{tenant}/tokens/reserve", new { tokens = 10 })).JsonAsync();
+            Assert.Equal(HttpStatusCode.OK, (await Client.PostJsonAsync($"/v1/tenants/{tenant}/tokens/commit",
+                new { reservationId = reservation.GetProperty("reservationId").GetString(), actualTokens = tokens })).StatusCode);
+        }
+
+        var feed = await (await Client.GetAsync($"/v1/tenants/{tenant}/notifications", Ct)).JsonAsync();
+        var thresholds = feed.GetProperty("events").EnumerateArray()
+            .Where(e => e.GetProperty("type").GetString() == "token_budget.threshold")
+            .Select(e => e.GetProperty("data").GetProperty("percent").GetInt32()).ToList();
+
+        Assert.Equal([80, 100], thresholds);
+    }
+
+    [Fact]
     public async Task BadInput_400NamingTheField()
     {
         var path = $"/v1/tenants/{TestKeys.User("tenant")}";

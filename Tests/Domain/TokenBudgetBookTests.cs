@@ -75,4 +75,15 @@ public sealed class TokenBudgetBookTests
 
         Assert.False(book.Reserve(T0 - 86_400_000L * 3, "r2", 1, T0).Granted);
     }
+
+    [Theory]
+    [InlineData(0, 799, 1000, null)]
+    [InlineData(0, 800, 1000, 80)]
+    [InlineData(80, 999, 1000, null)]
+    [InlineData(80, 1000, 1000, 100)]
+    [InlineData(0, 1200, 1000, 100)]
+    [InlineData(100, 5000, 1000, null)]
+    [InlineData(0, 0, 0, null)]
+    public void Thresholds_EachOncePerPeriod(int announced, long used, long budget, int? expected)
+        => Assert.Equal(expected, TokenBudgetThresholds.Next(announced, used, budget));
 }
