@@ -16,7 +16,7 @@ public sealed partial class DeployLocalTests(ITestOutputHelper output)
     {
         // Arrange
         var dir = Directory.CreateTempSubdirectory("coordinator-deploy-").FullName;
-        var httpPort = RedisServer.FreePort();
+        var httpPort = FreeBase();
         var env = new Dictionary<string, string>
         {
             ["DEPLOY_DIR"] = dir,
@@ -63,7 +63,45 @@ public sealed partial class DeployLocalTests(ITestOutputHelper output)
         }
     }
 
-    private static string Port() => RedisServer.FreePort().ToString(CultureInfo.InvariantCulture);
+    /// <summary>
+    /// The script uses base, base+1, ... for its processes: a base below Linux's ephemeral range (32768 and up) whose
+    /// next ports are free too, so no outgoing connection can take base+1 between this check and the start (seen once:
+    /// "GatewayPort ... is already in use" when the base was an ephemeral port).
+    /// </summary>
+    private static readonly HashSet<int> Taken = [];
+
+    private static int FreeBase(int count = 4)
+    {
+        var random = new Random();
+        for (var attempt = 0; attempt < 200; attempt++)
+        {
+            var candidate = random.Next(20_000, 32_000 - count);
+            if (Enumerable.Range(candidate, count).All(p => IsFree(p) && !Taken.Contains(p)))
+            {
+                Taken.UnionWith(Enumerable.Range(candidate, count)); // the bases of one run never overlap
+                return candidate;
+            }
+        }
+
+        throw new InvalidOperationException("no run of free ports between 20000 and 32000 on 127.0.0.1");
+    }
+
+    private static bool IsFree(int port)
+    {
+        try
+        {
+            var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, port);
+            listener.Start();
+            listener.Stop();
+            return true;
+        }
+        catch (System.Net.Sockets.SocketException)
+        {
+            return false;
+        }
+    }
+
+    private static string Port() => FreeBase().ToString(CultureInfo.InvariantCulture);
 
     private static async Task<(int Code, string Output)> RunAsync(string script, IDictionary<string, string> env, params string[] args)
     {
