@@ -123,7 +123,7 @@ public static class AgentTasksApi
 
         if (!EntityTags.TryReadPreconditions(context.Request, out var precondition, out var badHeader))
         {
-            return ProblemResponses.Invalid(context, badHeader!, $"{badHeader} must be a list of entity tags (RFC 9110 section 8.8.3) or *.");
+            return TenantsApi.BadTagHeader(context, badHeader!);
         }
 
         var result = await grains.Get<IAgentTaskGrain>(GrainKeys.AgentTask(tenantKey, id)).SetStatusAsync(state, body.Message, precondition.IfMatch);
@@ -144,7 +144,7 @@ public static class AgentTasksApi
 
         if (!EntityTags.TryReadPreconditions(context.Request, out var precondition, out var badHeader))
         {
-            return ProblemResponses.Invalid(context, badHeader!, $"{badHeader} must be a list of entity tags (RFC 9110 section 8.8.3) or *.");
+            return TenantsApi.BadTagHeader(context, badHeader!);
         }
 
         var result = await grains.Get<IAgentTaskGrain>(GrainKeys.AgentTask(tenantKey, id)).AddArtifactAsync(body.Name, body.MimeType, body.Data, precondition.IfMatch);

@@ -93,10 +93,9 @@ public static class ApprovalsApi
             wanted = parsed;
         }
 
-        if (!int.TryParse(limit ?? "50", System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var size)
-            || size is < 1 or > ApprovalLimits.MaxPageSize)
+        if (!ProblemResponses.TryQueryNumber(context, "limit", limit, 50, 1, ApprovalLimits.MaxPageSize, out var size, out var badLimit))
         {
-            return ProblemResponses.Invalid(context, "limit", $"limit must be a whole number between 1 and {ApprovalLimits.MaxPageSize}.");
+            return badLimit;
         }
 
         var page = await grains.Get<IApprovalQueueGrain>(tenantKey).ListAsync(wanted, cursor, size);
@@ -112,10 +111,9 @@ public static class ApprovalsApi
             return invalid;
         }
 
-        if (!int.TryParse(waitMs ?? "0", System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var wait)
-            || wait > ApprovalLimits.MaxWaitMs)
+        if (!ProblemResponses.TryQueryNumber(context, "waitMs", waitMs, 0, 0, ApprovalLimits.MaxWaitMs, out var wait, out var badWait))
         {
-            return ProblemResponses.Invalid(context, "waitMs", $"waitMs must be a whole number between 0 and {ApprovalLimits.MaxWaitMs}.");
+            return badWait;
         }
 
         var record = await grains.Get<IApprovalGrain>(grainKey).GetAsync(wait);

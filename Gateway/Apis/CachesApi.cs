@@ -138,10 +138,9 @@ public static class CachesApi
             return ProblemResponses.Invalid(context, "fill", "fill must be true or false.");
         }
 
-        if (!int.TryParse(waitMs ?? "0", System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var wait)
-            || wait > ResponseCacheLimits.MaxWaitMs)
+        if (!ProblemResponses.TryQueryNumber(context, "waitMs", waitMs, 0, 0, ResponseCacheLimits.MaxWaitMs, out var wait, out var badWait))
         {
-            return ProblemResponses.Invalid(context, "waitMs", $"waitMs must be a whole number between 0 and {ResponseCacheLimits.MaxWaitMs}.");
+            return badWait;
         }
 
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();

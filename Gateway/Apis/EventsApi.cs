@@ -67,9 +67,9 @@ public static class EventsApi
             cursor = parsed;
         }
 
-        if (!int.TryParse(limit ?? "100", NumberStyles.None, CultureInfo.InvariantCulture, out var size) || size is < 1 or > TenantEventLimits.MaxPage)
+        if (!ProblemResponses.TryQueryNumber(context, "limit", limit, 100, 1, TenantEventLimits.MaxPage, out var size, out var badLimit))
         {
-            return ProblemResponses.Invalid(context, "limit", $"limit must be a whole number between 1 and {TenantEventLimits.MaxPage}.");
+            return badLimit;
         }
 
         var page = await grains.Get<ITenantEventsGrain>(key).ReadAsync(cursor, size);

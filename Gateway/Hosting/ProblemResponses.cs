@@ -138,6 +138,28 @@ public static class ProblemResponses
         return TypedResults.Problem(problem);
     }
 
+    /// <summary>
+    /// Reads an optional whole-number query parameter (<paramref name="fallback"/> when absent) within
+    /// [<paramref name="min"/>, <paramref name="max"/>]; otherwise gives the 400 naming it.
+    /// </summary>
+    public static bool TryQueryNumber(HttpContext context, string field, string? raw, int fallback, int min, int max, out int value, [System.Diagnostics.CodeAnalysis.NotNullWhen(false)] out ProblemHttpResult? invalid)
+    {
+        invalid = null;
+        if (raw is null)
+        {
+            value = fallback;
+            return true;
+        }
+
+        if (int.TryParse(raw, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out value) && value >= min && value <= max)
+        {
+            return true;
+        }
+
+        invalid = Invalid(context, field, $"{field} must be a whole number between {min} and {max}.");
+        return false;
+    }
+
     /// <summary>The 400 result naming <paramref name="field"/>, for endpoint handlers.</summary>
     public static ProblemHttpResult Invalid(HttpContext context, string field, string message)
         => Result(context, Validation(field, message));
