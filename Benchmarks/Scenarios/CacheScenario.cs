@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
 using System.Text.Json;
 using Orleans.Coordinator.Benchmarks.Harness;
 using Orleans.Coordinator.Grains.Domain;
@@ -84,6 +85,8 @@ public static class CacheScenario
 
         var bodies = queries.Select(q => RawHttp.Request("POST", $"/v1/tenants/{Tenant}/caches/semantic/similar", BenchCluster.Token,
             JsonSerializer.Serialize(new { embedding = q, minScore = 0.8, topK = 5 }))).ToArray();
+        var base64Bodies = queries.Select(q => RawHttp.Request("POST", $"/v1/tenants/{Tenant}/caches/semantic/similar", BenchCluster.Token,
+            JsonSerializer.Serialize(new { embedding = Convert.ToBase64String(MemoryMarshal.AsBytes(q.AsSpan())), minScore = 0.8, topK = 5 }))).ToArray();
         await using var raw = new RawHttp(cluster.GatewayHttp!);
         BenchPath[] paths =
         [
@@ -97,6 +100,7 @@ public static class CacheScenario
                 }
             }),
             new("gateway-http similar (10k x 1536)", i => raw.SendExpectingSuccessAsync(bodies[i % bodies.Length])),
+            new("gateway-http similar, base64 embedding (10k x 1536)", i => raw.SendExpectingSuccessAsync(base64Bodies[i % base64Bodies.Length])),
         ];
         var measured = await LoadRunner.CompareAsync("cache-semantic", paths, 8, SemanticEntries, duration, rounds);
         Report.Print(measured);

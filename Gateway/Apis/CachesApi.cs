@@ -2,6 +2,7 @@ using System.Diagnostics.CodeAnalysis;
 using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Orleans.Coordinator.Grains.Interfaces;
 using Orleans.Coordinator.Grains.Interfaces.Caching;
@@ -22,9 +23,9 @@ public sealed record CacheNamespaceResponse(
 /// <param name="Value">The value (text; at most the namespace's <c>maxValueBytes</c> as UTF-8).</param>
 /// <param name="TtlMs">Time to live, ms (1 s to 30 days; default the namespace's).</param>
 /// <param name="Tags">Up to 16 tags to invalidate it by.</param>
-/// <param name="Embedding">float32 numbers, the namespace's dimension.</param>
+/// <param name="Embedding">float32 numbers, the namespace's dimension: a JSON array, or a base64 string of little-endian float32 values (<see cref="EmbeddingJsonConverter"/>).</param>
 /// <param name="FillToken">The token a miss handed out, when this write completes that fill.</param>
-public sealed record CacheEntryBody(string? Value, long? TtlMs, string[]? Tags, float[]? Embedding, string? FillToken);
+public sealed record CacheEntryBody(string? Value, long? TtlMs, string[]? Tags, [property: JsonConverter(typeof(EmbeddingJsonConverter))] float[]? Embedding, string? FillToken);
 
 /// <summary>The answer to a cache write.</summary>
 /// <param name="Stored">False when the write was dropped (cluster unreachable: 202 and <c>X-Coordinator-Mode: degraded</c>).</param>
@@ -40,7 +41,10 @@ public sealed record CacheInvalidateBody(string[]? Tags);
 public sealed record CacheInvalidateResponse(int Invalidated);
 
 /// <summary>Body of <c>POST .../caches/{namespace}/similar</c>.</summary>
-public sealed record CacheSimilarBody(float[]? Embedding, float? MinScore, int? TopK);
+/// <param name="Embedding">The query: float32 numbers, the namespace's dimension, as a JSON array or a base64 string of little-endian float32 values (<see cref="EmbeddingJsonConverter"/>).</param>
+/// <param name="MinScore">The lowest cosine similarity answered, -1 to 1.</param>
+/// <param name="TopK">At most this many matches (default and bounds in <c>ResponseCacheLimits</c>).</param>
+public sealed record CacheSimilarBody([property: JsonConverter(typeof(EmbeddingJsonConverter))] float[]? Embedding, float? MinScore, int? TopK);
 
 /// <summary>
 /// The AI gateway's shared response cache: per-tenant namespaces, exact entries with LRU, tags and single-flight

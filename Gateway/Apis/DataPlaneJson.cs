@@ -5,7 +5,7 @@ namespace Orleans.Coordinator.Apis;
 
 /// <summary>
 /// Source-generated JSON metadata for the data-plane requests and answers (rate-limit checks, mapping lookups, lease
-/// acquires): first in the HTTP JSON options' resolver chain, so these skip reflection-built metadata; the options'
+/// acquires, similarity queries): first in the HTTP JSON options' resolver chain, so these skip reflection-built metadata; the options'
 /// own settings (web defaults: camelCase, case-insensitive reading) still apply. Every other type falls through to
 /// the reflection resolver.
 /// </summary>
@@ -17,4 +17,5 @@ namespace Orleans.Coordinator.Apis;
 [JsonSerializable(typeof(MappingResponse))]
 [JsonSerializable(typeof(AcquireConnectionBody))]
 [JsonSerializable(typeof(LeaseGrantedResponse))]
+[JsonSerializable(typeof(CacheSimilarBody))]
 internal sealed partial class DataPlaneJson : JsonSerializerContext;

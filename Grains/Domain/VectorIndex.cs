@@ -9,30 +9,42 @@ namespace Orleans.Coordinator.Grains.Domain;
 public readonly record struct VectorMatch(int Slot, float Score, int Generation = 0);
 
 /// <summary>
-/// Exact cosine-similarity search over embeddings of one dimension, in memory, with a two-stage scan that is exact
-/// and fast:
+/// Exact cosine-similarity search over embeddings of one dimension, in memory, with a scan that is exact and fast:
 /// <list type="number">
 /// <item>Each embedding is normalised and kept at half precision (IEEE 754 binary16, 2 bytes a dimension) plus an int8
 /// code (1 byte a dimension, a scale per vector) and two numbers that bound the code's error (its norm and its
 /// residual's norm, as fractions of the stored vector's norm).</item>
-/// <item>A query is normalised and quantised the same way. The int8 scan (AVX2 when present) gives every vector an
-/// approximate score and, by Cauchy-Schwarz on the two residuals, a proven bound on how far the true score can be from
-/// it. Only vectors whose upper bound reaches both <c>minScore</c> and the k-th best lower bound can be among the
-/// answers; those are scored again on the half-precision copy (System.Numerics.Tensors' <c>TensorPrimitives</c>).</item>
+/// <item>Vectors are grouped as they arrive: each joins the group whose center is nearest when its cosine to it is
+/// at least 0.5, else starts a group (at most 256; past that it joins the nearest). A young group's center is the mean
+/// of its members until it has 32; each group knows the smallest cosine of a member to its center. A query whose angle
+/// to a center is <c>a</c> cannot score above <c>cos(a - b)</c> with a member whose angle is at most <c>b</c> (the
+/// triangle inequality on the sphere), so a group that cannot reach <c>minScore</c> is skipped whole. Embeddings that
+/// form groups (topics) are mostly skipped; embeddings that do not form groups fall into a few large ones and are
+/// scanned.</item>
+/// <item>A query is normalised and quantised like the vectors. The int8 scan of the groups left (AVX2 when present)
+/// gives every vector an approximate score and, by Cauchy-Schwarz on the two residuals, a proven bound on how far the
+/// true score can be from it. Only vectors whose upper bound reaches both <c>minScore</c> and the k-th best lower bound
+/// can be among the answers; those are scored again on the half-precision copy (System.Numerics.Tensors'
+/// <c>TensorPrimitives</c>).</item>
 /// </list>
 /// The answer is the same as scoring every stored vector; the stored copy differs from the float32 input by at most
 /// 2^-11 of each component, so a score differs from the float32 cosine by less than 0.001. Memory: 3 bytes a dimension
-/// plus about 60 bytes a vector (4,608 + 60 bytes at dimension 1,536: 0.76x the float32 vector).
+/// plus about 76 bytes a vector (4,608 + 76 bytes at dimension 1,536: 0.76x the float32 vector), plus 4 bytes a
+/// dimension for each group's center (at most 256 groups: 1.5 MiB at dimension 1,536).
 /// <para>Concurrency: one writer (<see cref="Add"/>, <see cref="Remove"/>) and any number of concurrent
-/// <see cref="Search"/> calls. A vector is published last (its scale factor, written with release semantics) and a
-/// removed slot is only reused once no search is running, so a search sees each vector whole, as it was when the
-/// search reached it.</para>
+/// <see cref="Search"/> calls. A vector is published last (its scale factor, written with release semantics), a group
+/// is replaced whole when it changes, and a removed slot is only reused once no search is running, so a search sees
+/// each vector whole, as it was when the search reached it.</para>
 /// </summary>
 public sealed class VectorIndex
 {
     private const int ChunkSlots = 1024;
     private const float Slack = 1e-4f; // float rounding of the scores and bounds, far above its real size
     private const float TailSlack = 1.0001f; // float rounding of the tail norms' product
+    private const double ClusterSlack = 1e-3; // float rounding of a cluster's two cosines and of a score, far above its real size
+    private const int MaxClusters = 256;
+    private const int SettlingMembers = 32; // a cluster's center is its members' mean until it has this many
+    private const double JoinCosine = 0.5;
 
     private readonly int _stride;
     private readonly Stack<int> _free = new();
@@ -51,6 +63,11 @@ public sealed class VectorIndex
     private readonly int _quarter;
     private readonly int _half;
     private int _used;
+    private long _scanned;
+    private Cluster[] _clusters = []; // published whole: a search reads the array once, each cluster once
+    private int[] _clusterOf = [];    // writer only: the cluster a slot is listed in
+    private float[] _cosineToCenter = []; // writer only: a slot's cosine to its cluster's center
+    private readonly List<double[]?> _clusterSums = []; // writer only: sum of the first members, while a center settles
 
     /// <summary>Creates an empty index of vectors of <paramref name="dimension"/> numbers (1 to 65,536).</summary>
     public VectorIndex(int dimension)
@@ -72,7 +89,13 @@ public sealed class VectorIndex
     public int Count { get; private set; }
 
     /// <summary>Bytes a vector costs here: the half-precision copy, the int8 code and its numbers (not the caller's entry).</summary>
-    public long BytesPerVector => (2L * Dimension) + 24 + _stride + 24;
+    public long BytesPerVector => (2L * Dimension) + 24 + _stride + 24 + 16;
+
+    /// <summary>Vectors the searches so far have scored in their first stage (those of skipped clusters are not).</summary>
+    internal long VectorsScanned => Interlocked.Read(ref _scanned);
+
+    /// <summary>Groups of nearby vectors the search can skip whole (at most 256, each costing 4 bytes a dimension for its center).</summary>
+    public int ClusterCount => _clusters.Length;
 
     /// <summary>
     /// Adds a vector that <see cref="Search"/> finds until <paramref name="expiresAtMs"/> (Unix ms) and answers its slot.
@@ -136,6 +159,7 @@ public sealed class VectorIndex
         _inverseNorm[slot] = (float)(1.0 / storedNorm);
         _expiresAtMs[slot] = expiresAtMs;
         _generation[slot]++;
+        Join(slot, storedFloat, storedNorm);
         Volatile.Write(ref _factor[slot], (float)(1.0 / (scale * storedNorm))); // published last
         Volatile.Write(ref _used, Math.Max(_used, slot + 1));
         Count++;
@@ -151,6 +175,7 @@ public sealed class VectorIndex
         }
 
         Volatile.Write(ref _factor[slot], 0);
+        Leave(slot);
         _freedDuringSearch.Add(slot); // reused by a later Add once no search runs
         Count--;
     }
@@ -202,7 +227,7 @@ public sealed class VectorIndex
         var scan = new ScanQuery(code, (float)(1.0 / scale), (float)Math.Sqrt(residualSquared), TailNorm(code, _quarter), TailNorm(code, _half), minScore, nowMs);
 
         // Stage 1: approximate score and error bound of every live vector; keep those that can reach minScore.
-        var candidates = Scan(scan);
+        var candidates = Scan(scan, unit);
 
         // Whatever the true top k are, each scores at least the k-th best lower bound.
         var threshold = minScore;
@@ -267,20 +292,37 @@ public sealed class VectorIndex
 
     private sealed record ScanQuery(sbyte[] Code, float InverseScale, float Residual, float TailQuarter, float TailHalf, float MinScore, long NowMs);
 
-    private List<Candidate> Scan(ScanQuery query)
+    private List<Candidate> Scan(ScanQuery query, float[] unitQuery)
     {
         // One thread per search: concurrent searches spread over the cores (a parallel loop inside each measured worse
         // at 8 searches in flight: blocked pool threads).
         var all = new List<Candidate>();
-        // Acquire: the arrays a search reads are at least as long as the count it sees (they grow before it does).
-        ScanRange(0, Volatile.Read(ref _used), query, all);
+        var scanned = 0;
+        foreach (var cluster in Volatile.Read(ref _clusters))
+        {
+            // The angle between the query and any member is at least the angle to the center less the member's
+            // (triangle inequality on the sphere), so no member scores above cos(max(0, a - b)).
+            var toCenter = Math.Clamp(TensorPrimitives.Dot(unitQuery, cluster.Center), -1.0, 1.0);
+            var a = Math.Acos(toCenter);
+            var b = Math.Acos(cluster.MinCosine);
+            var upper = a <= b ? 1.0 : Math.Cos(a - b);
+            if (upper + ClusterSlack < query.MinScore)
+            {
+                continue;
+            }
+
+            ScanSlots(cluster.Members.AsSpan(0, cluster.Count), query, all);
+            scanned += cluster.Count;
+        }
+
+        Interlocked.Add(ref _scanned, scanned);
         return all;
     }
 
-    private void ScanRange(int from, int to, ScanQuery query, List<Candidate> output)
+    private void ScanSlots(ReadOnlySpan<int> slots, ScanQuery query, List<Candidate> output)
     {
         var queryCode = query.Code.AsSpan();
-        for (var slot = from; slot < to; slot++)
+        foreach (var slot in slots)
         {
             var factor = Volatile.Read(ref _factor[slot]); // acquire: the vector's other fields were written before it
             if (factor == 0 || _expiresAtMs[slot] <= query.NowMs)
@@ -321,6 +363,190 @@ public sealed class VectorIndex
                 output.Add(new Candidate(slot, approximate, bound, generation));
             }
         }
+    }
+
+    /// <summary>
+    /// A group of vectors near a center (a unit vector): every member's cosine to the center is at least
+    /// <see cref="MinCosine"/>. Never changed once published: the writer publishes a new one (an append may write past
+    /// <see cref="Count"/> of a shared array, which no published copy reads).
+    /// </summary>
+    private sealed class Cluster(float[] center, double minCosine, int[] members, int count)
+    {
+        public float[] Center { get; } = center;
+
+        public double MinCosine { get; } = minCosine;
+
+        public int[] Members { get; } = members;
+
+        public int Count { get; } = count;
+    }
+
+    /// <summary>Lists a new vector in the cluster whose center is nearest, or starts a cluster with it.</summary>
+    private void Join(int slot, float[] stored, double storedNorm)
+    {
+        var clusters = _clusters;
+        var best = -1;
+        var bestCosine = double.NegativeInfinity;
+        var empty = -1;
+        for (var i = 0; i < clusters.Length; i++)
+        {
+            if (clusters[i].Count == 0)
+            {
+                empty = empty < 0 ? i : empty;
+                continue;
+            }
+
+            var cosine = Cosine(stored, storedNorm, clusters[i].Center);
+            if (cosine > bestCosine)
+            {
+                (best, bestCosine) = (i, cosine);
+            }
+        }
+
+        if (best < 0 || (bestCosine < JoinCosine && (empty >= 0 || clusters.Length < MaxClusters)))
+        {
+            // A new group (in the place of one whose members have all gone, if any): its center is this vector.
+            var index = empty >= 0 ? empty : clusters.Length;
+            var sum = new double[Dimension];
+            Accumulate(sum, stored, storedNorm, 1);
+            if (index == _clusterSums.Count)
+            {
+                _clusterSums.Add(sum);
+            }
+            else
+            {
+                _clusterSums[index] = sum;
+            }
+
+            var center = CenterOf(sum);
+            _clusterOf[slot] = index;
+            _cosineToCenter[slot] = (float)Cosine(stored, storedNorm, center);
+            Publish(index, new Cluster(center, _cosineToCenter[slot], [slot, 0, 0, 0], 1));
+            return;
+        }
+
+        var cluster = clusters[best];
+        var members = cluster.Members;
+        if (members.Length == cluster.Count)
+        {
+            Array.Resize(ref members, members.Length * 2);
+        }
+
+        members[cluster.Count] = slot;
+        _clusterOf[slot] = best;
+        var count = cluster.Count + 1;
+        if (_clusterSums[best] is { } settling)
+        {
+            // While a cluster is young its center moves to its members' mean, so it sits in the middle of its group.
+            Accumulate(settling, stored, storedNorm, 1);
+            var center = CenterOf(settling);
+            var min = 1.0;
+            foreach (var member in members.AsSpan(0, count))
+            {
+                var memberStored = member == slot ? stored : StoredOf(member, out _);
+                var memberNorm = member == slot ? storedNorm : 1.0 / _inverseNorm[member];
+                _cosineToCenter[member] = (float)Cosine(memberStored, memberNorm, center);
+                min = Math.Min(min, _cosineToCenter[member]);
+            }
+
+            if (count >= SettlingMembers)
+            {
+                _clusterSums[best] = null; // settled: the center stays
+            }
+
+            Publish(best, new Cluster(center, min, members, count));
+            return;
+        }
+
+        _cosineToCenter[slot] = (float)Cosine(stored, storedNorm, cluster.Center);
+        Publish(best, new Cluster(cluster.Center, Math.Min(cluster.MinCosine, _cosineToCenter[slot]), members, count));
+    }
+
+    /// <summary>Takes a removed vector out of its cluster's list (a new array: a running search keeps the one it has).</summary>
+    private void Leave(int slot)
+    {
+        var index = _clusterOf[slot];
+        var cluster = _clusters[index];
+        var members = new int[Math.Max(4, cluster.Count)];
+        var count = 0;
+        var min = 1.0;
+        foreach (var member in cluster.Members.AsSpan(0, cluster.Count))
+        {
+            if (member != slot)
+            {
+                members[count++] = member;
+                min = Math.Min(min, _cosineToCenter[member]);
+            }
+        }
+
+        if (_clusterSums[index] is { } settling)
+        {
+            var stored = StoredOf(slot, out var norm);
+            Accumulate(settling, stored, norm, -1); // the center moves at the next member
+        }
+
+        Publish(index, new Cluster(cluster.Center, min, members, count));
+    }
+
+    private void Publish(int index, Cluster cluster)
+    {
+        var clusters = _clusters;
+        if (index == clusters.Length)
+        {
+            var grown = new Cluster[clusters.Length + 1];
+            Array.Copy(clusters, grown, clusters.Length);
+            grown[index] = cluster;
+            Volatile.Write(ref _clusters, grown);
+            return;
+        }
+
+        // A copy: a running search keeps reading the array it has, each cluster whole.
+        var copy = (Cluster[])clusters.Clone();
+        copy[index] = cluster;
+        Volatile.Write(ref _clusters, copy);
+    }
+
+    private float[] StoredOf(int slot, out double norm)
+    {
+        var stored = new float[Dimension];
+        TensorPrimitives.ConvertToSingle(_vectors[slot], stored);
+        norm = 1.0 / _inverseNorm[slot];
+        return stored;
+    }
+
+    private static double Cosine(float[] stored, double storedNorm, float[] center)
+        => TensorPrimitives.Dot(stored, center) / storedNorm;
+
+    private static void Accumulate(double[] sum, float[] stored, double storedNorm, int sign)
+    {
+        for (var i = 0; i < sum.Length; i++)
+        {
+            sum[i] += sign * stored[i] / storedNorm;
+        }
+    }
+
+    private static float[] CenterOf(double[] sum)
+    {
+        double squared = 0;
+        foreach (var x in sum)
+        {
+            squared += x * x;
+        }
+
+        var center = new float[sum.Length];
+        if (squared == 0)
+        {
+            center[0] = 1;
+            return center;
+        }
+
+        var inverse = 1.0 / Math.Sqrt(squared);
+        for (var i = 0; i < sum.Length; i++)
+        {
+            center[i] = (float)(sum[i] * inverse);
+        }
+
+        return center;
     }
 
     private static float TailNorm(ReadOnlySpan<sbyte> code, int from)
@@ -367,6 +593,8 @@ public sealed class VectorIndex
         Array.Resize(ref _tailHalf, capacity);
         Array.Resize(ref _expiresAtMs, capacity);
         Array.Resize(ref _generation, capacity);
+        Array.Resize(ref _clusterOf, capacity);
+        Array.Resize(ref _cosineToCenter, capacity);
     }
 
     private float[] Normalize(ReadOnlySpan<float> embedding)

@@ -184,6 +184,31 @@ public sealed class CachesApiTests(EmbeddedGatewayFixture fixture)
     }
 
     [Fact]
+    public async Task Base64Embeddings_AsOpenAiAnswersThem_MatchTheArrayForm()
+    {
+        // encoding_format "base64": little-endian float32 values. 0.9, 0.1, 0 written as bytes, read as an array.
+        var path = await NamespaceAsync();
+        static string Base64(params float[] values) => Convert.ToBase64String(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()));
+        await Client.PutJsonAsync($"{path}/entries/paris", new { value = "Paris", embedding = Base64(0.9f, 0.1f, 0) });
+        await Client.PutJsonAsync($"{path}/entries/tokyo", new { value = "Tokyo", embedding = new[] { 0, 0.1f, 0.9f } });
+
+        var byBase64 = await (await Client.PostJsonAsync($"{path}/similar", new { embedding = Base64(0.9f, 0.1f, 0), minScore = 0.5 })).JsonAsync();
+        var byArray = await (await Client.PostJsonAsync($"{path}/similar", new { embedding = new[] { 0, 0.1f, 0.9f }, minScore = 0.5 })).JsonAsync();
+        var tokyoByBase64 = await (await Client.PostJsonAsync($"{path}/similar", new { embedding = Base64(0, 0.1f, 0.9f), minScore = 0.5 })).JsonAsync();
+
+        var match = Assert.Single(byBase64.GetProperty("matches").EnumerateArray());
+        Assert.Equal("paris", match.GetProperty("key").GetString());
+        Assert.Equal(1.0, match.GetProperty("score").GetDouble(), 0.001);
+        Assert.Equal("tokyo", Assert.Single(byArray.GetProperty("matches").EnumerateArray()).GetProperty("key").GetString());
+        Assert.Equal("tokyo", Assert.Single(tokyoByBase64.GetProperty("matches").EnumerateArray()).GetProperty("key").GetString());
+        await (await Client.PostJsonAsync($"{path}/similar", new { embedding = "not base64!", minScore = 0.5 })).AssertBadFieldAsync("embedding");
+        await (await Client.PostJsonAsync($"{path}/similar", new { embedding = Convert.ToBase64String(new byte[10]), minScore = 0.5 })).AssertBadFieldAsync("embedding");
+        await (await Client.PostJsonAsync($"{path}/similar", new { embedding = Base64(1, 0), minScore = 0.5 })).AssertBadFieldAsync("embedding");
+        await (await Client.PostJsonAsync($"{path}/similar", new { embedding = Base64(1, float.NaN, 0), minScore = 0.5 })).AssertBadFieldAsync("embedding");
+        await (await Client.PutJsonAsync($"{path}/entries/k", new { value = "v", embedding = true })).AssertBadFieldAsync("embedding");
+    }
+
+    [Fact]
     public async Task BadInput_Answers400NamingTheField_Or404ForAnUnknownNamespace()
     {
         var path = await NamespaceAsync();

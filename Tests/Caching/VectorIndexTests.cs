@@ -50,6 +50,60 @@ public sealed class VectorIndexTests
     }
 
     [Fact]
+    public void Search_StaysExact_ThroughChurn_AndSkipsGroupsThatCannotMatch()
+    {
+        // Seeded: 24 well-separated topics, vectors removed and added in rounds (groups empty and are reused, young
+        // groups lose members while their centers settle); every search equals scoring every live vector.
+        const int dimension = 256;
+        var random = new Random(11);
+        var index = new VectorIndex(dimension);
+        var topics = Enumerable.Range(0, 24).Select(_ => RandomVector(random, dimension)).ToArray();
+        var live = new Dictionary<int, float[]>();
+        for (var round = 0; round < 6; round++)
+        {
+            foreach (var slot in live.Keys.Where(_ => random.NextDouble() < 0.5).ToList())
+            {
+                index.Remove(slot);
+                live.Remove(slot);
+            }
+
+            var inRound = 8 + random.Next(topics.Length - 8);
+            for (var i = 0; i < 400; i++)
+            {
+                var v = Noisy(random, topics[(round * 7 + i) % inRound], 0.8);
+                live.Add(index.Add(v), v);
+            }
+
+            var scannedAtHighThresholds = 0L;
+            for (var q = 0; q < 40; q++)
+            {
+                var source = live.Values.ElementAt(random.Next(live.Count));
+                var query = q % 4 == 0 ? RandomVector(random, dimension) : Noisy(random, source, 0.15);
+                // Even queries: thresholds a semantic cache uses (0.85-0.95); odd ones anywhere from 0.3.
+                var minScore = (float)(q % 2 == 0 ? 0.85 + (random.NextDouble() * 0.1) : 0.3 + (random.NextDouble() * 0.55));
+                var scannedBefore = index.VectorsScanned;
+                var found = index.Search(query, minScore, 5);
+                scannedAtHighThresholds += q % 2 == 0 ? index.VectorsScanned - scannedBefore : 0;
+
+                var expected = live.Keys
+                    .Select(slot => new VectorMatch(slot, index.Similarity(slot, query)))
+                    .Where(m => m.Score >= minScore)
+                    .OrderByDescending(m => m.Score).ThenBy(m => m.Slot)
+                    .Take(5)
+                    .ToList();
+                Assert.Equal(expected.Select(m => m.Slot), found.Take(5).Select(m => m.Slot));
+            }
+
+            // Each query's own topic is a small part of the index: at a high threshold the groups of the others are
+            // skipped whole.
+            var perSearch = scannedAtHighThresholds / 20.0;
+            Assert.True(perSearch < live.Count / 2.0, $"round {round}: {perSearch} of {live.Count} vectors scanned per search");
+        }
+
+        Assert.InRange(index.ClusterCount, 2, 256);
+    }
+
+    [Fact]
     public void Search_ThresholdIsInclusive_AndOrdersBestFirst()
     {
         var index = new VectorIndex(2);
