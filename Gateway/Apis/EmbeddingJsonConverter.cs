@@ -47,12 +47,20 @@ public sealed class EmbeddingJsonConverter : JsonConverter<float[]>
                 var list = new List<float>();
                 while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
                 {
-                    if (reader.TokenType != JsonTokenType.Number || !reader.TryGetSingle(out var value))
+                    // Numbers, or numbers in strings (the web defaults' AllowReadingFromString, kept for arrays).
+                    if (reader.TokenType == JsonTokenType.Number && reader.TryGetSingle(out var value))
+                    {
+                        list.Add(value);
+                    }
+                    else if (reader.TokenType == JsonTokenType.String
+                        && float.TryParse(reader.GetString(), System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out value))
+                    {
+                        list.Add(value);
+                    }
+                    else
                     {
                         throw new JsonException("The embedding must hold numbers.");
                     }
-
-                    list.Add(value);
                 }
 
                 return [.. list];

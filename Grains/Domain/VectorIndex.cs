@@ -15,7 +15,8 @@ public readonly record struct VectorMatch(int Slot, float Score, int Generation 
 /// code (1 byte a dimension, a scale per vector) and two numbers that bound the code's error (its norm and its
 /// residual's norm, as fractions of the stored vector's norm).</item>
 /// <item>Vectors are grouped as they arrive: each joins the group whose center is nearest when its cosine to it is
-/// at least 0.5, else starts a group (at most 256; past that it joins the nearest). A young group's center is the mean
+/// at least 0.5 and the group has fewer than 4,096 members, else starts a group (at most 256; past that it joins the
+/// nearest with room, or the nearest). A young group's center is the mean
 /// of its members until it has 32; each group knows the smallest cosine of a member to its center. A query whose angle
 /// to a center is <c>a</c> cannot score above <c>cos(a - b)</c> with a member whose angle is at most <c>b</c> (the
 /// triangle inequality on the sphere), so a group that cannot reach <c>minScore</c> is skipped whole. Embeddings that
@@ -30,7 +31,8 @@ public readonly record struct VectorMatch(int Slot, float Score, int Generation 
 /// The answer is the same as scoring every stored vector; the stored copy differs from the float32 input by at most
 /// 2^-11 of each component, so a score differs from the float32 cosine by less than 0.001. Memory: 3 bytes a dimension
 /// plus about 76 bytes a vector (4,608 + 76 bytes at dimension 1,536: 0.76x the float32 vector), plus 4 bytes a
-/// dimension for each group's center (at most 256 groups: 1.5 MiB at dimension 1,536).
+/// dimension for each group's center and 8 more while it is young (fewer than 32 members): at most 256 groups, 1.5 MiB
+/// at dimension 1,536 (4.5 MiB if all were young).
 /// <para>Concurrency: one writer (<see cref="Add"/>, <see cref="Remove"/>) and any number of concurrent
 /// <see cref="Search"/> calls. A vector is published last (its scale factor, written with release semantics), a group
 /// is replaced whole when it changes, and a removed slot is only reused once no search is running, so a search sees
@@ -42,7 +44,9 @@ public sealed class VectorIndex
     private const float Slack = 1e-4f; // float rounding of the scores and bounds, far above its real size
     private const float TailSlack = 1.0001f; // float rounding of the tail norms' product
     private const double ClusterSlack = 1e-3; // float rounding of a cluster's two cosines and of a score, far above its real size
+    private const double CosineSlack = 1e-4; // float32 rounding of a cosine at dimension 65,536 is below 1e-5
     private const int MaxClusters = 256;
+    private const int FullCluster = 4_096; // a removal copies its cluster's list: bounded unless every cluster is full
     private const int SettlingMembers = 32; // a cluster's center is its members' mean until it has this many
     private const double JoinCosine = 0.5;
 
@@ -123,6 +127,7 @@ public sealed class VectorIndex
             throw new ArgumentException("The embedding is too small to keep at half precision.", nameof(embedding));
         }
 
+        Interlocked.MemoryBarrier(); // the removals' publications before the check of running searches
         if (_freedDuringSearch.Count > 0 && Volatile.Read(ref _searches) == 0)
         {
             // No search can still be reading these: they may be reused now.
@@ -302,9 +307,11 @@ public sealed class VectorIndex
         {
             // The angle between the query and any member is at least the angle to the center less the member's
             // (triangle inequality on the sphere), so no member scores above cos(max(0, a - b)).
-            var toCenter = Math.Clamp(TensorPrimitives.Dot(unitQuery, cluster.Center), -1.0, 1.0);
+            // The float rounding of both cosines is allowed for before the angles are taken (near cosine 1 an error of
+            // e in a cosine is an error of about sqrt(2e) in its angle).
+            var toCenter = Math.Clamp(TensorPrimitives.Dot(unitQuery, cluster.Center) + CosineSlack, -1.0, 1.0);
             var a = Math.Acos(toCenter);
-            var b = Math.Acos(cluster.MinCosine);
+            var b = Math.Acos(Math.Clamp(cluster.MinCosine - CosineSlack, -1.0, 1.0));
             var upper = a <= b ? 1.0 : Math.Cos(a - b);
             if (upper + ClusterSlack < query.MinScore)
             {
@@ -387,6 +394,8 @@ public sealed class VectorIndex
         var clusters = _clusters;
         var best = -1;
         var bestCosine = double.NegativeInfinity;
+        var bestOpen = -1;
+        var bestOpenCosine = double.NegativeInfinity;
         var empty = -1;
         for (var i = 0; i < clusters.Length; i++)
         {
@@ -401,9 +410,20 @@ public sealed class VectorIndex
             {
                 (best, bestCosine) = (i, cosine);
             }
+
+            if (clusters[i].Count < FullCluster && cosine > bestOpenCosine)
+            {
+                (bestOpen, bestOpenCosine) = (i, cosine);
+            }
         }
 
-        if (best < 0 || (bestCosine < JoinCosine && (empty >= 0 || clusters.Length < MaxClusters)))
+        var room = empty >= 0 || clusters.Length < MaxClusters;
+        if (bestOpen >= 0 && (bestOpenCosine >= JoinCosine || !room))
+        {
+            best = bestOpen; // the nearest group with room
+        }
+
+        if (best < 0 || (room && (bestOpen < 0 || bestOpenCosine < JoinCosine)))
         {
             // A new group (in the place of one whose members have all gone, if any): its center is this vector.
             var index = empty >= 0 ? empty : clusters.Length;

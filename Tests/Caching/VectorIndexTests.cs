@@ -104,6 +104,44 @@ public sealed class VectorIndexTests
     }
 
     [Fact]
+    public void OneTopic_FillsGroupsUpToTheirBound_AndStaysExact()
+    {
+        // Seeded: 9,000 vectors around one center (as anisotropic embedding models produce) fill groups of at most
+        // 4,096 (a removal copies one group's list, so it stays bounded), and searches stay exact through removals.
+        const int dimension = 16;
+        var random = new Random(21);
+        var index = new VectorIndex(dimension);
+        var center = RandomVector(random, dimension);
+        var live = new Dictionary<int, float[]>();
+        for (var i = 0; i < 9_000; i++)
+        {
+            var v = Noisy(random, center, 0.3);
+            live.Add(index.Add(v), v);
+        }
+
+        foreach (var slot in live.Keys.Where(_ => random.NextDouble() < 0.3).ToList())
+        {
+            index.Remove(slot);
+            live.Remove(slot);
+        }
+
+        for (var q = 0; q < 10; q++)
+        {
+            var query = Noisy(random, center, 0.5);
+            var minScore = (float)(0.8 + (random.NextDouble() * 0.19));
+            var expected = live.Keys
+                .Select(slot => new VectorMatch(slot, index.Similarity(slot, query)))
+                .Where(m => m.Score >= minScore)
+                .OrderByDescending(m => m.Score).ThenBy(m => m.Slot)
+                .Take(7)
+                .ToList();
+            Assert.Equal(expected.Select(m => m.Slot), index.Search(query, minScore, 7).Take(7).Select(m => m.Slot));
+        }
+
+        Assert.InRange(index.ClusterCount, 3, 256);
+    }
+
+    [Fact]
     public void Search_ThresholdIsInclusive_AndOrdersBestFirst()
     {
         var index = new VectorIndex(2);
