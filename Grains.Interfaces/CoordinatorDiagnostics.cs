@@ -27,6 +27,12 @@ public static class CoordinatorDiagnostics
     /// <summary>Tenant cache lookups by result (<c>hit</c>, <c>miss</c>).</summary>
     public static readonly Counter<long> CacheLookups = Meter.CreateCounter<long>("coordinator.cache.lookups", "{lookup}", "Gateway tenant cache lookups by result.");
 
+    /// <summary>Webhook delivery attempts by outcome (<c>delivered</c>, <c>failed</c>, <c>dead_letter</c>: the last attempt failed).</summary>
+    public static readonly Counter<long> WebhookAttempts = Meter.CreateCounter<long>("coordinator.webhook.attempts", "{attempt}", "Webhook delivery attempts by outcome.");
+
+    /// <summary>Webhook deliveries dead-lettered after their last attempt (what an alert watches).</summary>
+    public static readonly Counter<long> WebhookDeadLetters = Meter.CreateCounter<long>("coordinator.webhook.dead_letters", "{delivery}", "Webhook deliveries dead-lettered after their last attempt.");
+
     /// <summary>Records one decision.</summary>
     public static void Decision(string feature, bool allowed)
         => Decisions.Add(1, new KeyValuePair<string, object?>("feature", feature), new KeyValuePair<string, object?>("outcome", allowed ? "allowed" : "denied"));

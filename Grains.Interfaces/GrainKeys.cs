@@ -94,6 +94,13 @@ public static class GrainKeys
     /// <summary>The grain key of one approval: <c>{tenant}/{approvalId}</c>, both parts escaped (<see cref="EscapeKeyPart"/>).</summary>
     public static string Approval(string tenant, string approvalId) => $"{EscapeKeyPart(tenant)}/{EscapeKeyPart(approvalId)}";
 
+    /// <summary>The grain key of a webhook: <c>{tenant}/{webhookId}</c>, both parts escaped.</summary>
+    public static string Webhook(string tenant, string webhookId) => $"{EscapeKeyPart(tenant)}/{EscapeKeyPart(webhookId)}";
+
+    /// <summary>Validates a webhook id or delivery id from a path: 1 to 64 key characters.</summary>
+    public static bool TryWebhookPart(string? raw, string field, [NotNullWhen(true)] out string? key, [NotNullWhen(false)] out string? error)
+        => TryKey(raw, field, 64, out key, out error);
+
     /// <summary>Validates a client-chosen A2A task or context id: 1 to 128 key characters.</summary>
     public static bool TryAgentId(string? raw, string field, [NotNullWhen(true)] out string? key, [NotNullWhen(false)] out string? error)
         => TryKey(raw, field, 128, out key, out error);

@@ -328,8 +328,18 @@ public static class TenantsApi
             }
         }
 
-        return Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
+        try
+        {
+            // Strict: invalid UTF-8 is refused, never replaced (the stored document would differ from what was sent).
+            return StrictUtf8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
+        }
+        catch (DecoderFallbackException)
+        {
+            throw new CoordinatorValidationException("body", "The body is not valid UTF-8 JSON.");
+        }
     }
+
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     private static bool TryParseAlgorithm(string? value, out RateLimitAlgorithm algorithm)
     {

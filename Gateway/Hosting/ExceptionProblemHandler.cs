@@ -17,6 +17,8 @@ internal sealed partial class ExceptionProblemHandler(ILogger<ExceptionProblemHa
         var problem = exception switch
         {
             BadHttpRequestException bad => FromBadRequest(bad),
+            // A JSON value kept as it came (JsonElement) is transcoded when first read: invalid UTF-8 surfaces here.
+            InvalidOperationException { InnerException: System.Text.DecoderFallbackException } => ProblemResponses.Validation("body", "The body is not valid UTF-8 JSON."),
             CoordinatorValidationException validation => ProblemResponses.Validation(validation.Field, validation.Message),
             DependencyDownException down => ProblemResponses.Unavailable(down.Dependency == "redis"
                 ? "Redis could not be reached, and this feature fails closed without it."

@@ -133,6 +133,7 @@ public static partial class GatewayHostingExtensions
         app.MapAgentTasksApi();
         app.MapDocumentsApi();
         app.MapEventsApi();
+        app.MapWebhooksApi();
         app.MapRateLimitApi();
         app.MapIdentityApi();
         app.MapLocksApi();

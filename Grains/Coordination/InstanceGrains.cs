@@ -21,6 +21,7 @@ internal sealed partial class InstanceGrain(CoordinatorClock clock, IOptions<Ins
     private long _registeredAtMs = long.MinValue;
     private long? _deadAtMs;
     private bool _releasePending;
+    private bool _diedEventPending;
     private IGrainTimer? _watch;
 
     private string Id => this.GetPrimaryKeyString();
@@ -80,6 +81,28 @@ internal sealed partial class InstanceGrain(CoordinatorClock clock, IOptions<Ins
         return Task.CompletedTask;
     }
 
+    /// <summary>
+    /// <c>instance.died</c> on the feed of the tenant named by the heartbeat's <c>tenant</c> metadata (webhooks and
+    /// notifications); nothing without one.
+    /// </summary>
+    private Task PublishDiedAsync()
+    {
+        if (_last?.Metadata is not { } metadata || !metadata.TryGetValue("tenant", out var tenant) || !Interfaces.GrainKeys.TryTenant(tenant, out var key, out _))
+        {
+            return Task.CompletedTask;
+        }
+
+        var data = System.Text.Json.JsonSerializer.Serialize(new
+        {
+            instanceId = Id,
+            role = _role,
+            address = _last?.Address,
+            lastSeenMs = _lastSeenMs,
+            deadAtMs = _deadAtMs,
+        });
+        return GrainFactory.GetGrain<Interfaces.Events.ITenantEventsGrain>(key).PublishAsync("instance.died", data);
+    }
+
     private void Watch()
     {
         if (_watch is not null)
@@ -106,6 +129,7 @@ internal sealed partial class InstanceGrain(CoordinatorClock clock, IOptions<Ins
         {
             _deadAtMs = now;
             _releasePending = true;
+            _diedEventPending = true;
             LogDead(logger, Id, now - _lastSeenMs);
         }
 
@@ -120,6 +144,12 @@ internal sealed partial class InstanceGrain(CoordinatorClock clock, IOptions<Ins
             {
                 await ReleaseLeasesAsync();
                 _releasePending = false;
+            }
+
+            if (_diedEventPending)
+            {
+                await PublishDiedAsync();
+                _diedEventPending = false;
             }
         }
         catch (Exception ex)

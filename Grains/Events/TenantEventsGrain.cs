@@ -2,6 +2,7 @@ using Orleans.Coordinator.Grains.Hosting;
 using Orleans.Coordinator.Grains.Infrastructure;
 using Orleans.Coordinator.Grains.Interfaces;
 using Orleans.Coordinator.Grains.Interfaces.Events;
+using Orleans.Coordinator.Grains.Interfaces.Webhooks;
 
 namespace Orleans.Coordinator.Grains.Events;
 
@@ -27,8 +28,9 @@ internal sealed class TenantEventsGrain(
     [PersistentState("events", CoordinatorStorage.Name)] IPersistentState<TenantEventsState> state,
     CoordinatorClock clock) : Grain, ITenantEventsGrain
 {
-    public Task<TenantEvent> PublishAsync(string type, string dataJson)
-        => state.UpdateAsync(s =>
+    public async Task<TenantEvent> PublishAsync(string type, string dataJson)
+    {
+        var published = await state.UpdateAsync(s =>
         {
             var e = new TenantEvent(s.Sequence + 1, type, clock.NowMs, dataJson);
             s.Sequence = e.Sequence;
@@ -40,6 +42,13 @@ internal sealed class TenantEventsGrain(
 
             return (e, true);
         });
+
+        // A one-way hint to the tenant's webhooks, after the event is stored (they read it from here).
+        _ = GrainFactory.GetGrain<ITenantWebhooksGrain>(this.GetPrimaryKeyString()).EventPublishedAsync(type);
+        return published;
+    }
+
+    public Task<long> LastSequenceAsync() => Task.FromResult(state.State.Sequence);
 
     public Task<TenantEventPage> ReadAsync(long? after, int limit)
     {

@@ -137,6 +137,8 @@ public static class CoordinatorSiloBuilderExtensions
         services.AddValidatedOptions<SecurityOptions>(SecurityOptions.SectionName);
         services.AddValidatedOptions<InstanceOptions>(InstanceOptions.SectionName);
         services.AddValidatedOptions<CacheOptions>(CacheOptions.SectionName);
+        services.AddValidatedOptions<WebhookOptions>(WebhookOptions.SectionName);
+        services.TryAddSingleton<Webhooks.WebhookSender>();
         services.TryAddSingleton<Caching.SiloCacheMemory>();
         services.TryAddSingleton<IdentitySecrets>();
         return services;

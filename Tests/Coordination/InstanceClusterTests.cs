@@ -80,6 +80,26 @@ public sealed class InstanceClusterTests(RedisClusterFixture fixture, ITestOutpu
     }
 
     [Fact(Timeout = 120_000)]
+    public async Task DeadInstance_WithATenant_PublishesInstanceDiedOnItsFeedOnce()
+    {
+        var tenant = TestKeys.User("tenant");
+        var grain = fixture.Grains.GetGrain<IInstanceGrain>($"t-{Guid.NewGuid():N}");
+        var feed = fixture.Grains.GetGrain<Orleans.Coordinator.Grains.Interfaces.Events.ITenantEventsGrain>(tenant);
+        await grain.HeartbeatAsync(Proxy with { Metadata = new Dictionary<string, string> { ["tenant"] = tenant } });
+
+        await Wait.UntilAsync(async () => (await feed.ReadAsync(0, 10)).Events.Length > 0, TimeSpan.FromSeconds(15), "instance.died on the tenant's feed");
+        await Wait.UntilAsync(async () => (await grain.GetAsync())?.Alive == false, TimeSpan.FromSeconds(15), "the instance to be listed as dead");
+        var events = (await feed.ReadAsync(0, 10)).Events;
+
+        var died = Assert.Single(events);
+        Assert.Equal("instance.died", died.Type);
+        using var data = System.Text.Json.JsonDocument.Parse(died.DataJson);
+        Assert.Equal(grain.GetPrimaryKeyString(), data.RootElement.GetProperty("instanceId").GetString());
+        Assert.Equal("proxy", data.RootElement.GetProperty("role").GetString());
+        Assert.True(data.RootElement.GetProperty("deadAtMs").GetInt64() >= data.RootElement.GetProperty("lastSeenMs").GetInt64() + 3_000);
+    }
+
+    [Fact(Timeout = 120_000)]
     public async Task ThousandInstances_EachBeatsOnItsOwnGrain_NotBehindOneActivation()
     {
         // Arrange

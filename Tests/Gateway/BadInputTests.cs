@@ -1,3 +1,4 @@
+using System.Text;
 using System.Net;
 using Orleans.Coordinator.Tests.Infrastructure;
 
@@ -17,6 +18,33 @@ public sealed class BadInputTests(EmbeddedGatewayFixture fixture)
         "%20",
         "%C3%BCser",
     };
+
+    [Theory]
+    [InlineData("PUT", "/v1/sessions/0287a7707e4c18c3922e3773ee28d139/data", "{\"X\":1}")]
+    [InlineData("POST", "/v1/tenants/acme/events", "{\"type\":\"order.paid\",\"data\":{\"X\":1}}")]
+    [InlineData("POST", "/v1/tenants/acme/events", "{\"type\":\"order.paid\",\"data\":\"X\"}")]
+    [InlineData("POST", "/v1/tenants/acme/approvals", "{\"agent\":\"a\",\"action\":\"b\",\"payload\":{\"X\":1},\"expiresInMs\":60000}")]
+    [InlineData("PUT", "/v1/tenants/acme/tasks/t1", "{\"contextId\":\"c\",\"metadata\":{\"X\":1}}")]
+    [InlineData("PUT", "/v1/tenants/acme/documents/policy", "{\"X\":1}")]
+    [InlineData("PUT", "/v1/tenants/acme/config", "{\"X\":1}")]
+    public async Task InvalidUtf8_InsideAJsonValueKeptAsItCame_Is400NotA500(string method, string path, string template)
+    {
+        // X becomes the bytes C3 28: a lead byte without its continuation (the fuzz test's find on session data).
+        var text = Encoding.UTF8.GetBytes(template);
+        var at = Array.IndexOf(text, (byte)'X');
+        byte[] body = [.. text[..at], 0xC3, 0x28, .. text[(at + 1)..]];
+        using var request = new HttpRequestMessage(new HttpMethod(method), path) { Content = new ByteArrayContent(body) };
+        request.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+        var client = path.Contains("/sessions/", StringComparison.Ordinal) || path.Contains("/approvals", StringComparison.Ordinal) || path.Contains("/tasks/", StringComparison.Ordinal) || path.EndsWith("/events", StringComparison.Ordinal)
+            ? fixture.Client
+            : fixture.Admin;
+
+        var response = await client.SendAsync(request, TestContext.Current.CancellationToken);
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        var problem = await response.JsonAsync();
+        Assert.Contains(problem.GetProperty("field").GetString(), new[] { "body", "data", "payload", "metadata" });
+    }
 
     [Theory]
     [MemberData(nameof(BadUsers))]

@@ -23,6 +23,11 @@ public sealed class EmbeddedGatewayFixture : IAsyncLifetime
             ["Leases:DefaultMaxConnections"] = "2",
             ["Leases:DefaultByteBudget"] = "1000",
             ["Mappings:DefaultDestination"] = "legacy",
+            ["Webhooks:AllowedHosts:0"] = "*",
+            ["Webhooks:AllowedHosts:1"] = "127.0.0.1", // the tests' receivers listen on loopback
+            ["Webhooks:InitialBackoff"] = "00:00:00.200",
+            ["Webhooks:MaxBackoff"] = "00:00:00.800",
+            ["Webhooks:MaxAttempts"] = "3",
         });
         Admin = Gateway.CreateClient(GatewayHost.AdminToken);
         Client = Gateway.CreateClient(GatewayHost.ClientToken);

@@ -97,6 +97,9 @@ public sealed class RedisClusterFixture : IAsyncLifetime
             ["Security:ApiKeyHmacSecret"] = TestSecrets.HmacSecret,
             ["Instances:HeartbeatInterval"] = "00:00:00.250",
             ["Instances:DeadAfter"] = "00:00:03",
+            ["Webhooks:AllowedHosts:0"] = "127.0.0.1", // the tests' receivers listen on loopback
+            ["Webhooks:InitialBackoff"] = "00:00:03", // room to kill a silo between the first two attempts
+            ["Webhooks:PumpPeriod"] = "00:00:05",
         }));
         builder.AddSiloBuilderConfigurator<SiloConfigurator>();
         builder.AddClientBuilderConfigurator<ClientConfigurator>();

@@ -22,6 +22,7 @@ public sealed partial class ConfigurationDocsTests
         (SecurityOptions.SectionName, typeof(SecurityOptions)),
         (InstanceOptions.SectionName, typeof(InstanceOptions)),
         (CacheOptions.SectionName, typeof(CacheOptions)),
+        (WebhookOptions.SectionName, typeof(WebhookOptions)),
         (ExtAuthzOptions.SectionName, typeof(ExtAuthzOptions)),
         (AuthOptions.SectionName, typeof(AuthOptions)),
         (Orleans.Coordinator.Resilience.ResilienceOptions.SectionName, typeof(Orleans.Coordinator.Resilience.ResilienceOptions)),
@@ -29,6 +30,18 @@ public sealed partial class ConfigurationDocsTests
 
     /// <summary>Keys read without an options class.</summary>
     private static readonly string[] Extra = ["RateLimit:ConfigFile", "Urls", "OTEL_EXPORTER_OTLP_ENDPOINT", "Logging:Console:FormatterName", "Logging:LogLevel:*"];
+
+    [Fact]
+    public void EveryValidatedOptionsClass_IsCheckedAgainstThePage()
+    {
+        // A new options class cannot be left out of the list above (and so of the page).
+        var assemblies = new[] { typeof(CacheOptions).Assembly, typeof(Orleans.Coordinator.Grains.Webhooks.WebhookSender).Assembly, typeof(AuthOptions).Assembly };
+        var validated = assemblies.SelectMany(a => a.GetTypes())
+            .Where(t => t is { IsClass: true, IsAbstract: false } && typeof(IValidatableOptions).IsAssignableFrom(t))
+            .ToHashSet();
+
+        Assert.Empty(validated.Except(Sections.Select(s => s.Options)).Select(t => t.Name));
+    }
 
     [Fact]
     public void ConfigurationDoc_ListsEveryBoundKey_AndNoOther()
