@@ -5,12 +5,14 @@ namespace Orleans.Coordinator.Grains.Interfaces.Events;
 /// <param name="Type">e.g. <c>approval.requested</c>, <c>task.status_changed</c>, or a custom type.</param>
 /// <param name="AtMs">When it happened (Unix ms).</param>
 /// <param name="DataJson">Its data: a JSON value.</param>
+/// <param name="SourceKey">For the coordinator's own events, what makes the event unique (it is appended once); null for custom events.</param>
 [GenerateSerializer, Immutable, Alias("coordinator.TenantEvent")]
 public sealed record TenantEvent(
     [property: Id(0)] long Sequence,
     [property: Id(1)] string Type,
     [property: Id(2)] long AtMs,
-    [property: Id(3)] string DataJson);
+    [property: Id(3)] string DataJson,
+    [property: Id(4)] string? SourceKey = null);
 
 /// <summary>A page of a feed: events after a cursor, the cursor to continue from, and how far the feed is acknowledged.</summary>
 [GenerateSerializer, Immutable, Alias("coordinator.TenantEventPage")]
@@ -65,6 +67,13 @@ public interface ITenantEventsGrain : IGrainWithStringKey
     /// <summary>Appends an event and answers it.</summary>
     [Alias("Publish")]
     Task<TenantEvent> PublishAsync(string type, string dataJson);
+
+    /// <summary>
+    /// Appends an event unless one with <paramref name="sourceKey"/> is among the kept events, and answers the event
+    /// with that key (so a retried announcement is in the feed once).
+    /// </summary>
+    [Alias("PublishOnce")]
+    Task<TenantEvent> PublishOnceAsync(string sourceKey, string type, string dataJson);
 
     /// <summary>Events after <paramref name="after"/> (null: after the acknowledged cursor), oldest first, at most <paramref name="limit"/> (1 to 500).</summary>
     [Alias("Read")]

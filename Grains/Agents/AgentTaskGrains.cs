@@ -15,6 +15,10 @@ public sealed class AgentTaskGrainState
     /// <summary>The task; null before it is created.</summary>
     [Id(0)]
     public AgentTask? Task { get; set; }
+
+    /// <summary>Announcements saved with the change they report, not yet in the tenant's feed.</summary>
+    [Id(1)]
+    public List<Events.OutboxEvent> Outbox { get; set; } = [];
 }
 
 /// <summary>An A2A context's persisted task ids.</summary>
@@ -34,8 +38,11 @@ public sealed class AgentContextGrainState
 [Reentrant]
 internal sealed class AgentTaskGrain(
     [PersistentState("agentTask", CoordinatorStorage.Name)] IPersistentState<AgentTaskGrainState> state,
-    CoordinatorClock clock) : Grain, IAgentTaskGrain
+    CoordinatorClock clock,
+    Microsoft.Extensions.Logging.ILogger<AgentTaskGrain> logger) : Grain, IAgentTaskGrain
 {
+    private Events.EventOutboxRelay? _relay;
+
     private readonly SemaphoreSlim _writes = new(1, 1);
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -45,6 +52,12 @@ internal sealed class AgentTaskGrain(
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
         _saved = state.State.Task;
+        _relay = new Events.EventOutboxRelay(this, GrainFactory, logger, () => state.State.Outbox, RemoveAnnouncedAsync);
+        if (_relay.HasPending)
+        {
+            _relay.ScheduleRetry(TimeSpan.Zero); // announcements an earlier activation could not append
+        }
+
         return Task.CompletedTask;
     }
 
@@ -191,20 +204,40 @@ internal sealed class AgentTaskGrain(
         return _saved?.History.Where(h => h.Version > afterVersion).ToArray() ?? [];
     }
 
+    private static Events.OutboxEvent Announcement(AgentTask written)
+    {
+        var status = written.History[^1];
+        return new(written.Tenant, $"task/{GrainKeys.EscapeKeyPart(written.TaskId)}/{written.Version}", "task.status_changed",
+            System.Text.Json.JsonSerializer.Serialize(new
+            {
+                taskId = written.TaskId,
+                contextId = written.ContextId,
+                state = AgentTaskLimits.Name(status.State),
+                message = status.Message,
+                version = written.Version,
+            }));
+    }
+
     /// <summary>One ETag-checked decide-and-write at a time; waiters are woken after a write.</summary>
     private async Task<AgentTaskResult> ChangeAsync(Func<AgentTaskGrainState, (AgentTaskResult Result, bool Changed)> decide)
     {
+        AgentTaskResult result;
         await _writes.WaitAsync();
         try
         {
             var wrote = false;
-            AgentTaskResult result;
             try
             {
                 result = await state.UpdateAsync<AgentTaskGrainState, AgentTaskResult>(s =>
                 {
                     var (r, changed) = decide(s);
                     wrote = changed;
+                    if (changed && r.Task is { } written && written.History[^1].Version == written.Version)
+                    {
+                        // A status change (or the creation): its announcement is saved with it, then relayed.
+                        s.Outbox.Add(Announcement(written));
+                    }
+
                     return (r, changed);
                 });
             }
@@ -213,30 +246,35 @@ internal sealed class AgentTaskGrain(
                 _saved = state.State.Task; // saved, or reloaded by the update when its write failed
             }
 
-            if (wrote && result.Task is { } written && written.History[^1].Version == written.Version)
-            {
-                // A status change (or the creation): announced on the tenant's event feed after it was saved.
-                var status = written.History[^1];
-                await GrainFactory.GetGrain<Interfaces.Events.ITenantEventsGrain>(written.Tenant).PublishAsync("task.status_changed",
-                    System.Text.Json.JsonSerializer.Serialize(new
-                    {
-                        taskId = written.TaskId,
-                        contextId = written.ContextId,
-                        state = AgentTaskLimits.Name(status.State),
-                        message = status.Message,
-                        version = written.Version,
-                    }));
-            }
-
             if (wrote)
             {
                 Interlocked.Exchange(ref _changed, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
             }
-
-            return result;
         }
         finally
         {
+            _writes.Release();
+        }
+
+        await _relay!.FlushAsync();
+        return result;
+    }
+
+    /// <summary>Drops relayed announcements from the state (one write, in turn with the changes).</summary>
+    private async Task RemoveAnnouncedAsync(IReadOnlyCollection<string> published)
+    {
+        await _writes.WaitAsync();
+        try
+        {
+            await state.UpdateAsync(s =>
+            {
+                var removed = s.Outbox.RemoveAll(e => published.Contains(e.SourceKey));
+                return (true, removed > 0);
+            });
+        }
+        finally
+        {
+            _saved = state.State.Task;
             _writes.Release();
         }
     }

@@ -14,6 +14,10 @@ public sealed class ApprovalGrainState
     /// <summary>The approval; null before it is created.</summary>
     [Id(0)]
     public ApprovalRecord? Record { get; set; }
+
+    /// <summary>Announcements saved with the change they report, not yet in the tenant's feed.</summary>
+    [Id(1)]
+    public List<Events.OutboxEvent> Outbox { get; set; } = [];
 }
 
 /// <summary>A tenant's persisted approval queue.</summary>
@@ -33,8 +37,11 @@ public sealed class ApprovalQueueState
 [Reentrant]
 internal sealed class ApprovalGrain(
     [PersistentState("approval", CoordinatorStorage.Name)] IPersistentState<ApprovalGrainState> state,
-    CoordinatorClock clock) : Grain, IApprovalGrain, IRemindable
+    CoordinatorClock clock,
+    Microsoft.Extensions.Logging.ILogger<ApprovalGrain> logger) : Grain, IApprovalGrain, IRemindable
 {
+    private Events.EventOutboxRelay? _relay;
+
     private const string ExpiryReminder = "expire";
     private readonly SemaphoreSlim _writes = new(1, 1);
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -45,12 +52,20 @@ internal sealed class ApprovalGrain(
     /// </summary>
     private ApprovalRecord? _saved;
 
-    /// <summary>Whether the last <see cref="WriteAsync"/> changed the approval (read right after it, on the same turn).</summary>
-    private bool _lastWriteChanged;
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
         _saved = state.State.Record;
+        _relay = new Events.EventOutboxRelay(this, GrainFactory, logger, () => state.State.Outbox, published => WriteAsync(s =>
+        {
+            var removed = s.Outbox.RemoveAll(e => published.Contains(e.SourceKey));
+            return (s.Record, removed > 0);
+        }));
+        if (_relay.HasPending)
+        {
+            _relay.ScheduleRetry(TimeSpan.Zero); // announcements an earlier activation could not append
+        }
+
         return Task.CompletedTask;
     }
 
@@ -80,15 +95,12 @@ internal sealed class ApprovalGrain(
             var now = clock.NowMs;
             s.Record = new ApprovalRecord(id, tenant, request.Agent, request.Action, request.PayloadJson,
                 request.SessionId, now, now + request.ExpiresInMs, ApprovalStatus.Pending, null, null, 0);
+            s.Outbox.Add(Announcement("approval.requested", s.Record));
             return (s.Record, true);
         }))!;
 
         await QueueAsync(record);
-        if (_lastWriteChanged)
-        {
-            await PublishAsync("approval.requested", record);
-        }
-
+        await _relay!.FlushAsync();
         return record;
     }
 
@@ -138,22 +150,20 @@ internal sealed class ApprovalGrain(
                 }
 
                 s.Record = current with { Status = ApprovalStatus.Expired, DecidedAtMs = current.ExpiresAtMs };
+                s.Outbox.Add(Announcement("approval.expired", s.Record));
                 return (s.Record, true);
             }
 
             decided = true;
             s.Record = current with { Status = FromState(status), Reviewer = reviewer, Comment = comment, DecidedAtMs = now };
+            s.Outbox.Add(Announcement("approval.decided", s.Record));
             return (s.Record, true);
         });
 
-        var changed = _lastWriteChanged;
         if (record is not null)
         {
+            await _relay!.FlushAsync();
             await SettledAsync(record);
-            if (changed)
-            {
-                await PublishAsync(decided ? "approval.decided" : "approval.expired", record);
-            }
         }
 
         return new ApprovalDecision(decided, record);
@@ -162,7 +172,8 @@ internal sealed class ApprovalGrain(
     public async Task ReceiveReminder(string reminderName, TickStatus status)
     {
         var record = await ExpireIfDueAsync();
-        if (record is not { Status: ApprovalStatus.Pending })
+        await _relay!.FlushAsync();
+        if (record is not { Status: ApprovalStatus.Pending } && !_relay.HasPending)
         {
             if (await this.GetReminder(ExpiryReminder) is { } reminder)
             {
@@ -187,17 +198,14 @@ internal sealed class ApprovalGrain(
             }
 
             s.Record = pending with { Status = ApprovalStatus.Expired, DecidedAtMs = pending.ExpiresAtMs };
+            s.Outbox.Add(Announcement("approval.expired", s.Record));
             return (s.Record, true);
         });
 
-        var changed = _lastWriteChanged;
         if (record is not null)
         {
+            await _relay!.FlushAsync();
             await SettledAsync(record);
-            if (changed)
-            {
-                await PublishAsync("approval.expired", record);
-            }
         }
 
         return record;
@@ -213,15 +221,16 @@ internal sealed class ApprovalGrain(
 
         Interlocked.Exchange(ref _changed, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
         await QueueAsync(record);
-        if (await this.GetReminder(ExpiryReminder) is { } reminder)
+        // The reminder stays while an announcement waits: it relays it after a silo loss.
+        if (!_relay!.HasPending && await this.GetReminder(ExpiryReminder) is { } reminder)
         {
             await this.UnregisterReminder(reminder);
         }
     }
 
-    /// <summary>Appends the change to the tenant's event feed (after it was saved).</summary>
-    private Task PublishAsync(string type, ApprovalRecord record)
-        => GrainFactory.GetGrain<Interfaces.Events.ITenantEventsGrain>(record.Tenant).PublishAsync(type, System.Text.Json.JsonSerializer.Serialize(new
+    /// <summary>The announcement of a change, saved with it (each status is announced once: the key names it).</summary>
+    private static Events.OutboxEvent Announcement(string type, ApprovalRecord record)
+        => new(record.Tenant, $"approval/{GrainKeys.EscapeKeyPart(record.ApprovalId)}/{type}", type, System.Text.Json.JsonSerializer.Serialize(new
         {
             approvalId = record.ApprovalId,
             agent = record.Agent,
@@ -242,15 +251,8 @@ internal sealed class ApprovalGrain(
         await _writes.WaitAsync();
         try
         {
-            var changed = false;
-            var result = await state.UpdateAsync<ApprovalGrainState, ApprovalRecord?>(s =>
-            {
-                var decision = decide(s);
-                changed = decision.Changed;
-                return decision;
-            });
+            var result = await state.UpdateAsync(decide);
             _saved = state.State.Record;
-            _lastWriteChanged = changed;
             return result;
         }
         catch

@@ -28,11 +28,21 @@ internal sealed class TenantEventsGrain(
     [PersistentState("events", CoordinatorStorage.Name)] IPersistentState<TenantEventsState> state,
     CoordinatorClock clock) : Grain, ITenantEventsGrain
 {
-    public async Task<TenantEvent> PublishAsync(string type, string dataJson)
+    private Dictionary<string, TenantEvent>? _bySourceKey;
+
+    public Task<TenantEvent> PublishAsync(string type, string dataJson) => AppendAsync(null, type, dataJson);
+
+    public Task<TenantEvent> PublishOnceAsync(string sourceKey, string type, string dataJson)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(sourceKey);
+        return BySourceKey().TryGetValue(sourceKey, out var existing) ? Task.FromResult(existing) : AppendAsync(sourceKey, type, dataJson);
+    }
+
+    private async Task<TenantEvent> AppendAsync(string? sourceKey, string type, string dataJson)
     {
         var published = await state.UpdateAsync(s =>
         {
-            var e = new TenantEvent(s.Sequence + 1, type, clock.NowMs, dataJson);
+            var e = new TenantEvent(s.Sequence + 1, type, clock.NowMs, dataJson, sourceKey);
             s.Sequence = e.Sequence;
             s.Events.Add(e);
             if (s.Events.Count > TenantEventLimits.MaxKept)
@@ -42,11 +52,15 @@ internal sealed class TenantEventsGrain(
 
             return (e, true);
         });
+        _bySourceKey = null; // rebuilt from the kept events when next needed (a write may have reloaded them)
 
         // A one-way hint to the tenant's webhooks, after the event is stored (they read it from here).
         _ = GrainFactory.GetGrain<ITenantWebhooksGrain>(this.GetPrimaryKeyString()).EventPublishedAsync(type);
         return published;
     }
+
+    private Dictionary<string, TenantEvent> BySourceKey()
+        => _bySourceKey ??= state.State.Events.Where(e => e.SourceKey is not null).ToDictionary(e => e.SourceKey!, StringComparer.Ordinal);
 
     public Task<long> LastSequenceAsync() => Task.FromResult(state.State.Sequence);
 

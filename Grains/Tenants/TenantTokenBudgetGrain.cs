@@ -10,8 +10,26 @@ namespace Orleans.Coordinator.Grains.Tenants;
 /// <summary>Single writer over a tenant's <see cref="TokenBudgetBook"/>; every acknowledged change is persisted first.</summary>
 internal sealed class TenantTokenBudgetGrain(
     [PersistentState("tokens", CoordinatorStorage.Name)] IPersistentState<TenantTokenBudgetState> state,
-    CoordinatorClock clock) : Grain, ITenantTokenBudgetGrain
+    CoordinatorClock clock,
+    Microsoft.Extensions.Logging.ILogger<TenantTokenBudgetGrain> logger) : Grain, ITenantTokenBudgetGrain
 {
+    private Events.EventOutboxRelay? _relay;
+
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        _relay = new Events.EventOutboxRelay(this, GrainFactory, logger, () => state.State.Outbox, published => state.UpdateAsync(s =>
+        {
+            var removed = s.Outbox.RemoveAll(e => published.Contains(e.SourceKey));
+            return (true, removed > 0);
+        }));
+        if (_relay.HasPending)
+        {
+            _relay.ScheduleRetry(TimeSpan.Zero); // announcements an earlier activation could not append
+        }
+
+        return Task.CompletedTask;
+    }
+
     public Task<TokenBudgetSnapshot> SetBudgetAsync(long budget, TokenBudgetPeriod period)
     {
         if (budget < 0 || budget > TokenBudgetLimits.MaxTokens)
@@ -59,11 +77,8 @@ internal sealed class TenantTokenBudgetGrain(
     public async Task<TokenCommitResult?> CommitAsync(string reservationId, long actualTokens)
     {
         TokenBudgetLimits.ValidateCommit(actualTokens);
-        int? crossed = null;
-        long budget = 0, periodStart = 0;
         var result = await state.UpdateAsync<TenantTokenBudgetState, TokenCommitResult?>(s =>
         {
-            crossed = null;
             if (!s.Configured)
             {
                 return (null, false);
@@ -73,23 +88,19 @@ internal sealed class TenantTokenBudgetGrain(
             var outcome = book.Commit(clock.NowMs, reservationId, actualTokens);
             Save(s, book);
             var announced = s.AnnouncedPeriodStartMs == book.PeriodStartMs ? s.AnnouncedPercent : 0;
-            crossed = TokenBudgetThresholds.Next(announced, book.Used, book.Budget);
+            var crossed = TokenBudgetThresholds.Next(announced, book.Used, book.Budget);
             if (crossed is { } percent)
             {
-                // Recorded with the usage in one write: each threshold is announced once per period.
+                // Recorded with the usage in one write, and its announcement with it: each threshold once per period.
                 (s.AnnouncedPeriodStartMs, s.AnnouncedPercent) = (book.PeriodStartMs, percent);
+                s.Outbox.Add(new Events.OutboxEvent(this.GetPrimaryKeyString(), $"token_budget/{book.PeriodStartMs}/{percent}", "token_budget.threshold",
+                    System.Text.Json.JsonSerializer.Serialize(new { percent, used = outcome.Used, budget = book.Budget, remaining = outcome.Remaining, periodStartMs = book.PeriodStartMs })));
             }
 
-            (budget, periodStart) = (book.Budget, book.PeriodStartMs);
             return (new TokenCommitResult(outcome.Found, outcome.Returned, outcome.Used, outcome.Remaining), true);
         });
 
-        if (crossed is { } reached && result is not null)
-        {
-            await GrainFactory.GetGrain<Interfaces.Events.ITenantEventsGrain>(this.GetPrimaryKeyString()).PublishAsync("token_budget.threshold",
-                System.Text.Json.JsonSerializer.Serialize(new { percent = reached, used = result.Used, budget, remaining = result.Remaining, periodStartMs = periodStart }));
-        }
-
+        await _relay!.FlushAsync();
         return result;
     }
 

@@ -35,6 +35,10 @@ public sealed class TenantTokenBudgetState
     /// <summary>The highest threshold (80 or 100 percent of the budget) announced in that period; 0 for none.</summary>
     [Id(7)]
     public int AnnouncedPercent { get; set; }
+
+    /// <summary>Threshold announcements saved with the usage that crossed them, not yet in the tenant's feed.</summary>
+    [Id(8)]
+    public List<Events.OutboxEvent> Outbox { get; set; } = [];
 }
 
 /// <summary>One persisted reservation.</summary>
