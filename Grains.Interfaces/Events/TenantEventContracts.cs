@@ -24,8 +24,11 @@ public sealed record TenantEventPage(
 /// <summary>Bounds and names of the event feed.</summary>
 public static class TenantEventLimits
 {
-    /// <summary>Events kept per tenant (the oldest go first).</summary>
+    /// <summary>Events kept per tenant (the oldest go first, a page at a time).</summary>
     public const int MaxKept = 10_000;
+
+    /// <summary>Events per stored page: an append writes the open page only, never the whole feed.</summary>
+    public const int PageSize = 200;
 
     /// <summary>Largest event data: 16 KiB of JSON.</summary>
     public const int MaxDataBytes = 16 * 1024;
@@ -57,8 +60,29 @@ public static class TenantEventLimits
 }
 
 /// <summary>
+/// A sealed page of a tenant's feed (key: <c>{tenant}/{page}</c>, the tenant escaped): <see cref="TenantEventLimits.PageSize"/>
+/// events, written once when the feed's open page fills. Used by <see cref="ITenantEventsGrain"/> only.
+/// </summary>
+[Alias("coordinator.ITenantEventPageGrain")]
+public interface ITenantEventPageGrain : IGrainWithStringKey
+{
+    /// <summary>Stores the page's events (idempotent: a repeated seal writes the same events).</summary>
+    [Alias("Seal")]
+    Task SealAsync(TenantEvent[] events);
+
+    /// <summary>The page's events, oldest first (empty when never sealed or dropped).</summary>
+    [Alias("Get"), Orleans.Concurrency.ReadOnly]
+    Task<TenantEvent[]> GetAsync();
+
+    /// <summary>Drops the page (older than what the feed keeps).</summary>
+    [Alias("Drop")]
+    Task DropAsync();
+}
+
+/// <summary>
 /// A tenant's event feed (key: the tenant): what approvals and tasks announce, and custom events. Each event is
-/// persisted before <see cref="PublishAsync"/> answers; the feed keeps the newest 10,000; readers page through it with a
+/// persisted before <see cref="PublishAsync"/> answers; the feed keeps the newest 10,000 (in sealed pages of 200 and an
+/// open page, so an append writes at most one page); readers page through it with a
 /// cursor and acknowledge how far they have read (a portal without a webhook receiver).
 /// </summary>
 [Alias("coordinator.ITenantEventsGrain")]

@@ -6,11 +6,11 @@ using Orleans.Coordinator.Grains.Interfaces.Webhooks;
 
 namespace Orleans.Coordinator.Grains.Events;
 
-/// <summary>A tenant's persisted event feed.</summary>
+/// <summary>A tenant's persisted event feed: its open page and where the sealed pages end.</summary>
 [GenerateSerializer, Alias("coordinator.TenantEventsState")]
 public sealed class TenantEventsState
 {
-    /// <summary>The newest events, oldest first.</summary>
+    /// <summary>The open page's events (sequences after <see cref="SealedThrough"/>), oldest first.</summary>
     [Id(0)]
     public List<TenantEvent> Events { get; set; } = [];
 
@@ -21,60 +21,93 @@ public sealed class TenantEventsState
     /// <summary>How far readers acknowledged.</summary>
     [Id(2)]
     public long Acknowledged { get; set; }
+
+    /// <summary>Events up to this sequence (a multiple of the page size) are in sealed pages.</summary>
+    [Id(3)]
+    public long SealedThrough { get; set; }
 }
 
-/// <summary>Single writer over a tenant's feed; every append and acknowledgement persisted before the answer.</summary>
-internal sealed class TenantEventsGrain(
-    [PersistentState("events", CoordinatorStorage.Name)] IPersistentState<TenantEventsState> state,
-    CoordinatorClock clock) : Grain, ITenantEventsGrain
+/// <summary>A sealed page's persisted events.</summary>
+[GenerateSerializer, Alias("coordinator.TenantEventPageState")]
+public sealed class TenantEventPageState
 {
-    private Dictionary<string, TenantEvent>? _bySourceKey;
+    /// <summary>The page's events, oldest first.</summary>
+    [Id(0)]
+    public TenantEvent[] Events { get; set; } = [];
+}
+
+/// <summary>
+/// Single writer over a tenant's feed; every append and acknowledgement persisted before the answer. An append writes
+/// the open page only (at most 200 events); a full page is sealed into its own grain first, and pages older than the
+/// newest 10,000 events are dropped, so no write grows with the feed.
+/// </summary>
+internal sealed partial class TenantEventsGrain(
+    [PersistentState("events", CoordinatorStorage.Name)] IPersistentState<TenantEventsState> state,
+    CoordinatorClock clock,
+    Microsoft.Extensions.Logging.ILogger<TenantEventsGrain> logger) : Grain, ITenantEventsGrain
+{
+    private const int PageSize = TenantEventLimits.PageSize;
+    private const int MaxSealedPages = (TenantEventLimits.MaxKept / PageSize) - 1;
+    private TenantEvent[]? _lastSealed;
 
     public Task<TenantEvent> PublishAsync(string type, string dataJson) => AppendAsync(null, type, dataJson);
 
-    public Task<TenantEvent> PublishOnceAsync(string sourceKey, string type, string dataJson)
+    public async Task<TenantEvent> PublishOnceAsync(string sourceKey, string type, string dataJson)
     {
         ArgumentException.ThrowIfNullOrEmpty(sourceKey);
-        return BySourceKey().TryGetValue(sourceKey, out var existing) ? Task.FromResult(existing) : AppendAsync(sourceKey, type, dataJson);
+        // Announcements are relayed soon after their change: the open page and the last sealed one (200 to 400 events)
+        // hold any earlier copy.
+        var existing = state.State.Events.FirstOrDefault(e => e.SourceKey == sourceKey)
+            ?? (await LastSealedAsync()).FirstOrDefault(e => e.SourceKey == sourceKey);
+        return existing ?? await AppendAsync(sourceKey, type, dataJson);
     }
 
     private async Task<TenantEvent> AppendAsync(string? sourceKey, string type, string dataJson)
     {
+        await SealFullPagesAsync();
         var published = await state.UpdateAsync(s =>
         {
             var e = new TenantEvent(s.Sequence + 1, type, clock.NowMs, dataJson, sourceKey);
             s.Sequence = e.Sequence;
             s.Events.Add(e);
-            if (s.Events.Count > TenantEventLimits.MaxKept)
-            {
-                s.Events.RemoveRange(0, s.Events.Count - TenantEventLimits.MaxKept);
-            }
-
             return (e, true);
         });
-        _bySourceKey = null; // rebuilt from the kept events when next needed (a write may have reloaded them)
 
         // A one-way hint to the tenant's webhooks, after the event is stored (they read it from here).
         _ = GrainFactory.GetGrain<ITenantWebhooksGrain>(this.GetPrimaryKeyString()).EventPublishedAsync(type);
         return published;
     }
 
-    private Dictionary<string, TenantEvent> BySourceKey()
-        => _bySourceKey ??= state.State.Events.Where(e => e.SourceKey is not null).ToDictionary(e => e.SourceKey!, StringComparer.Ordinal);
-
-    public Task<long> LastSequenceAsync() => Task.FromResult(state.State.Sequence);
-
-    public Task<TenantEventPage> ReadAsync(long? after, int limit)
+    public async Task<TenantEventPage> ReadAsync(long? after, int limit)
     {
         if (limit is < 1 or > TenantEventLimits.MaxPage)
         {
             throw new CoordinatorValidationException("limit", $"limit must be between 1 and {TenantEventLimits.MaxPage}.");
         }
 
-        var from = after ?? state.State.Acknowledged;
-        var page = state.State.Events.Where(e => e.Sequence > from).Take(limit).ToArray();
-        return Task.FromResult(new TenantEventPage(page, page.Length > 0 ? page[^1].Sequence : Math.Max(from, 0), state.State.Acknowledged));
+        var from = Math.Max(after ?? state.State.Acknowledged, 0);
+        var sealedThrough = state.State.SealedThrough;
+        var oldestPage = Math.Max(0, (sealedThrough / PageSize) - MaxSealedPages);
+        var cursor = Math.Max(from, oldestPage * PageSize); // older pages were dropped
+        var page = new List<TenantEvent>(Math.Min(limit, 64));
+        while (page.Count < limit && cursor < sealedThrough)
+        {
+            var index = cursor / PageSize;
+            var events = await Page(index).GetAsync();
+            page.AddRange(events.Where(e => e.Sequence > cursor).Take(limit - page.Count));
+            cursor = (index + 1) * PageSize;
+        }
+
+        if (page.Count < limit)
+        {
+            var floor = page.Count > 0 ? page[^1].Sequence : from;
+            page.AddRange(state.State.Events.Where(e => e.Sequence > floor).Take(limit - page.Count));
+        }
+
+        return new TenantEventPage([.. page], page.Count > 0 ? page[^1].Sequence : from, state.State.Acknowledged);
     }
+
+    public Task<long> LastSequenceAsync() => Task.FromResult(state.State.Sequence);
 
     public Task<long> AckAsync(long upTo)
         => state.UpdateAsync(s =>
@@ -84,4 +117,83 @@ internal sealed class TenantEventsGrain(
             s.Acknowledged = acknowledged;
             return (acknowledged, changed);
         });
+
+    /// <summary>Moves every complete page out of the open page: the page grain is written first, then the open page.</summary>
+    private async Task SealFullPagesAsync()
+    {
+        while (state.State.Sequence >= state.State.SealedThrough + PageSize)
+        {
+            var end = state.State.SealedThrough + PageSize;
+            var index = state.State.SealedThrough / PageSize;
+            var sealing = state.State.Events.Where(e => e.Sequence <= end).ToArray();
+            if (sealing.Length > 0)
+            {
+                await Page(index).SealAsync(sealing);
+            }
+
+            await state.UpdateAsync(s =>
+            {
+                if (s.SealedThrough >= end)
+                {
+                    return (true, false); // another activation sealed it
+                }
+
+                s.Events.RemoveAll(e => e.Sequence <= end);
+                s.SealedThrough = end;
+                return (true, true);
+            });
+            _lastSealed = sealing;
+            if (index - MaxSealedPages >= 0)
+            {
+                try
+                {
+                    await Page(index - MaxSealedPages).DropAsync();
+                }
+                catch (Exception ex) when (ex is not OutOfMemoryException)
+                {
+                    // Not kept anyway: readers skip pages older than the newest 10,000 events.
+                    LogDropFailed(logger, index - MaxSealedPages, ex.Message);
+                }
+            }
+        }
+    }
+
+    private async Task<TenantEvent[]> LastSealedAsync()
+        => _lastSealed ??= state.State.SealedThrough == 0 ? [] : await Page((state.State.SealedThrough / PageSize) - 1).GetAsync();
+
+    private ITenantEventPageGrain Page(long index)
+        => GrainFactory.GetGrain<ITenantEventPageGrain>($"{GrainKeys.EscapeKeyPart(this.GetPrimaryKeyString())}/{index.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
+
+    [Microsoft.Extensions.Logging.LoggerMessage(Level = Microsoft.Extensions.Logging.LogLevel.Warning, Message = "Could not drop event page {Page} (it is skipped by readers): {Reason}")]
+    private static partial void LogDropFailed(Microsoft.Extensions.Logging.ILogger logger, long page, string reason);
+}
+
+/// <summary>One sealed page of a tenant's feed; written once (or again with the same events), read by the feed.</summary>
+internal sealed class TenantEventPageGrain(
+    [PersistentState("eventPage", CoordinatorStorage.Name)] IPersistentState<TenantEventPageState> state) : Grain, ITenantEventPageGrain
+{
+    public async Task SealAsync(TenantEvent[] events)
+    {
+        try
+        {
+            state.State.Events = events;
+            await state.WriteStateAsync();
+        }
+        catch (Orleans.Storage.InconsistentStateException)
+        {
+            // Another activation sealed it (the same events): write over what it wrote.
+            await state.ReadStateAsync();
+            state.State.Events = events;
+            await state.WriteStateAsync();
+        }
+    }
+
+    public Task<TenantEvent[]> GetAsync() => Task.FromResult(state.State.Events);
+
+    public async Task DropAsync()
+    {
+        await state.ClearStateAsync();
+        state.State = new TenantEventPageState();
+        DeactivateOnIdle();
+    }
 }
