@@ -33,6 +33,9 @@ public static class CoordinatorDiagnostics
     /// <summary>Webhook deliveries dead-lettered after their last attempt (what an alert watches).</summary>
     public static readonly Counter<long> WebhookDeadLetters = Meter.CreateCounter<long>("coordinator.webhook.dead_letters", "{delivery}", "Webhook deliveries dead-lettered after their last attempt.");
 
+    /// <summary>Events a webhook never received because the feed dropped them before it read them (it fell 10,000 events behind).</summary>
+    public static readonly Counter<long> WebhookSkipped = Meter.CreateCounter<long>("coordinator.webhook.skipped", "{event}", "Events a webhook missed because the feed no longer kept them.");
+
     /// <summary>Records one decision.</summary>
     public static void Decision(string feature, bool allowed)
         => Decisions.Add(1, new KeyValuePair<string, object?>("feature", feature), new KeyValuePair<string, object?>("outcome", allowed ? "allowed" : "denied"));

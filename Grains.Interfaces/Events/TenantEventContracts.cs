@@ -104,7 +104,7 @@ public interface ITenantEventsGrain : IGrainWithStringKey
     Task<TenantEventPage> ReadAsync(long? after, int limit);
 
     /// <summary>The last sequence handed out (0 before the first event).</summary>
-    [Alias("LastSequence"), Orleans.Concurrency.AlwaysInterleave]
+    [Alias("LastSequence")]
     Task<long> LastSequenceAsync();
 
     /// <summary>Acknowledges every event up to <paramref name="upTo"/> (never moves back; at most the newest); answers the acknowledged cursor.</summary>

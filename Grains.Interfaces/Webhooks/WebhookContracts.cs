@@ -49,7 +49,7 @@ public sealed record WebhookAttempt(
 /// One event for one webhook: its message (the body and the Standard Webhooks <c>webhook-id</c>, the same on every
 /// attempt so receivers can drop repeats) and its attempts.
 /// </summary>
-/// <param name="DeliveryId">The message id (<c>webhook-id</c>): <c>msg_</c> and the event's sequence in the tenant's feed.</param>
+/// <param name="DeliveryId">The message id (<c>webhook-id</c>): the event's id, <c>evt_</c> and its sequence in the tenant's feed.</param>
 /// <param name="EventType">The event's type.</param>
 /// <param name="EventSequence">The event's position in the tenant's feed.</param>
 /// <param name="Status">Where it stands.</param>

@@ -42,6 +42,7 @@ internal sealed class AgentTaskGrain(
     Microsoft.Extensions.Logging.ILogger<AgentTaskGrain> logger) : Grain, IAgentTaskGrain
 {
     private Events.EventOutboxRelay? _relay;
+    private Events.OutboxEvent[] _savedOutbox = []; // what the relay sends: only saved announcements
 
     private readonly SemaphoreSlim _writes = new(1, 1);
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -52,7 +53,8 @@ internal sealed class AgentTaskGrain(
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
         _saved = state.State.Task;
-        _relay = new Events.EventOutboxRelay(this, GrainFactory, logger, () => state.State.Outbox, RemoveAnnouncedAsync);
+        _savedOutbox = [.. state.State.Outbox];
+        _relay = new Events.EventOutboxRelay(this, GrainFactory, logger, () => _savedOutbox, RemoveAnnouncedAsync);
         if (_relay.HasPending)
         {
             _relay.ScheduleRetry(TimeSpan.Zero); // announcements an earlier activation could not append
@@ -241,9 +243,15 @@ internal sealed class AgentTaskGrain(
                     return (r, changed);
                 });
             }
+            catch
+            {
+                _relay?.ScheduleRetry(); // a write that failed may still have been applied: its announcement is relayed later
+                throw;
+            }
             finally
             {
                 _saved = state.State.Task; // saved, or reloaded by the update when its write failed
+                _savedOutbox = [.. state.State.Outbox];
             }
 
             if (wrote)
@@ -275,6 +283,7 @@ internal sealed class AgentTaskGrain(
         finally
         {
             _saved = state.State.Task;
+            _savedOutbox = [.. state.State.Outbox];
             _writes.Release();
         }
     }

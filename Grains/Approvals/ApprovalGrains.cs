@@ -41,6 +41,7 @@ internal sealed class ApprovalGrain(
     Microsoft.Extensions.Logging.ILogger<ApprovalGrain> logger) : Grain, IApprovalGrain, IRemindable
 {
     private Events.EventOutboxRelay? _relay;
+    private Events.OutboxEvent[] _savedOutbox = []; // what the relay sends: only saved announcements
 
     private const string ExpiryReminder = "expire";
     private readonly SemaphoreSlim _writes = new(1, 1);
@@ -56,7 +57,8 @@ internal sealed class ApprovalGrain(
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
         _saved = state.State.Record;
-        _relay = new Events.EventOutboxRelay(this, GrainFactory, logger, () => state.State.Outbox, published => WriteAsync(s =>
+        _savedOutbox = [.. state.State.Outbox];
+        _relay = new Events.EventOutboxRelay(this, GrainFactory, logger, () => _savedOutbox, published => WriteAsync(s =>
         {
             var removed = s.Outbox.RemoveAll(e => published.Contains(e.SourceKey));
             return (s.Record, removed > 0);
@@ -253,11 +255,14 @@ internal sealed class ApprovalGrain(
         {
             var result = await state.UpdateAsync(decide);
             _saved = state.State.Record;
+            _savedOutbox = [.. state.State.Outbox];
             return result;
         }
         catch
         {
             _saved = state.State.Record; // reloaded by the update when its write failed
+            _savedOutbox = [.. state.State.Outbox];
+            _relay?.ScheduleRetry(); // a write that failed may still have been applied: its announcement is relayed later
             throw;
         }
         finally

@@ -60,6 +60,12 @@ public static class WebhookRules
         if (address.AddressFamily == AddressFamily.InterNetworkV6)
         {
             var b = address.GetAddressBytes();
+            if (b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b)
+            {
+                // NAT64 (RFC 6052 64:ff9b::/96 embeds an IPv4 address; RFC 8215 64:ff9b:1::/48 is local use).
+                return b[4] == 0 && b[5] == 0 && b.AsSpan(6, 6).IndexOfAnyExcept((byte)0) < 0 && IsPublic(new IPAddress(b.AsSpan(12, 4)));
+            }
+
             return !(address.Equals(IPAddress.IPv6None) || address.Equals(IPAddress.IPv6Any)
                 || address.IsIPv6LinkLocal || address.IsIPv6SiteLocal || address.IsIPv6Multicast
                 || (b[0] & 0xFE) == 0xFC // unique local fc00::/7

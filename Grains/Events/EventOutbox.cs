@@ -63,7 +63,7 @@ internal sealed partial class EventOutboxRelay(
         }
     }
 
-    /// <summary>Flushes again in 5 s (once; a pending retry is kept).</summary>
+    /// <summary>Flushes again in 5 s (once; a pending retry is kept); the activation stays while it waits.</summary>
     public void ScheduleRetry(TimeSpan? after = null)
     {
         if (_retry is not null)
@@ -76,7 +76,7 @@ internal sealed partial class EventOutboxRelay(
             _retry?.Dispose();
             _retry = null;
             await FlushAsync();
-        }, new GrainTimerCreationOptions { DueTime = after ?? RetryAfter, Period = Timeout.InfiniteTimeSpan, Interleave = false });
+        }, new GrainTimerCreationOptions { DueTime = after ?? RetryAfter, Period = Timeout.InfiniteTimeSpan, Interleave = false, KeepAlive = true });
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Count} announcements could not be appended to the event feed (kept; retried in 5 s): {Reason}")]

@@ -25,7 +25,15 @@ public sealed class TenantEventsState
     /// <summary>Events up to this sequence (a multiple of the page size) are in sealed pages.</summary>
     [Id(3)]
     public long SealedThrough { get; set; }
+
+    /// <summary>The source keys of the newest coordinator events and their sequences, oldest first (at most 1,024).</summary>
+    [Id(4)]
+    public List<RecentSourceKey> RecentSourceKeys { get; set; } = [];
 }
+
+/// <summary>A coordinator event's source key and sequence (what makes <c>PublishOnce</c> idempotent).</summary>
+[GenerateSerializer, Immutable, Alias("coordinator.RecentSourceKey")]
+public sealed record RecentSourceKey([property: Id(0)] string Key, [property: Id(1)] long Sequence);
 
 /// <summary>A sealed page's persisted events.</summary>
 [GenerateSerializer, Alias("coordinator.TenantEventPageState")]
@@ -48,18 +56,18 @@ internal sealed partial class TenantEventsGrain(
 {
     private const int PageSize = TenantEventLimits.PageSize;
     private const int MaxSealedPages = (TenantEventLimits.MaxKept / PageSize) - 1;
-    private TenantEvent[]? _lastSealed;
+    private const int MaxSourceKeys = 1_024;
+    private const int MaxSealsPerAppend = 4;
 
     public Task<TenantEvent> PublishAsync(string type, string dataJson) => AppendAsync(null, type, dataJson);
 
     public async Task<TenantEvent> PublishOnceAsync(string sourceKey, string type, string dataJson)
     {
         ArgumentException.ThrowIfNullOrEmpty(sourceKey);
-        // Announcements are relayed soon after their change: the open page and the last sealed one (200 to 400 events)
-        // hold any earlier copy.
-        var existing = state.State.Events.FirstOrDefault(e => e.SourceKey == sourceKey)
-            ?? (await LastSealedAsync()).FirstOrDefault(e => e.SourceKey == sourceKey);
-        return existing ?? await AppendAsync(sourceKey, type, dataJson);
+        // The newest 1,024 coordinator events' keys are kept: announcements are relayed soon after their change.
+        return state.State.RecentSourceKeys.Find(k => k.Key == sourceKey) is { } known
+            ? await EventAsync(known.Sequence, sourceKey, type, dataJson)
+            : await AppendAsync(sourceKey, type, dataJson);
     }
 
     private async Task<TenantEvent> AppendAsync(string? sourceKey, string type, string dataJson)
@@ -67,15 +75,42 @@ internal sealed partial class TenantEventsGrain(
         await SealFullPagesAsync();
         var published = await state.UpdateAsync(s =>
         {
+            // Decided on what is stored (a reload after a conflicting write may hold this key already).
+            if (sourceKey is not null && s.RecentSourceKeys.Find(k => k.Key == sourceKey) is { } known)
+            {
+                return (s.Events.Find(e => e.Sequence == known.Sequence) ?? new TenantEvent(known.Sequence, type, 0, dataJson, sourceKey), false);
+            }
+
             var e = new TenantEvent(s.Sequence + 1, type, clock.NowMs, dataJson, sourceKey);
             s.Sequence = e.Sequence;
             s.Events.Add(e);
+            if (sourceKey is not null)
+            {
+                s.RecentSourceKeys.Add(new RecentSourceKey(sourceKey, e.Sequence));
+                if (s.RecentSourceKeys.Count > MaxSourceKeys)
+                {
+                    s.RecentSourceKeys.RemoveRange(0, s.RecentSourceKeys.Count - MaxSourceKeys);
+                }
+            }
+
             return (e, true);
         });
 
         // A one-way hint to the tenant's webhooks, after the event is stored (they read it from here).
         _ = GrainFactory.GetGrain<ITenantWebhooksGrain>(this.GetPrimaryKeyString()).EventPublishedAsync(type);
         return published;
+    }
+
+    /// <summary>The stored event of <paramref name="sequence"/> (from its page), or its key's stand-in when the feed no longer keeps it.</summary>
+    private async Task<TenantEvent> EventAsync(long sequence, string sourceKey, string type, string dataJson)
+    {
+        if (sequence > state.State.SealedThrough)
+        {
+            return state.State.Events.Find(e => e.Sequence == sequence) ?? new TenantEvent(sequence, type, 0, dataJson, sourceKey);
+        }
+
+        var page = await Page((sequence - 1) / PageSize).GetAsync();
+        return Array.Find(page, e => e.Sequence == sequence) ?? new TenantEvent(sequence, type, 0, dataJson, sourceKey);
     }
 
     public async Task<TenantEventPage> ReadAsync(long? after, int limit)
@@ -118,10 +153,25 @@ internal sealed partial class TenantEventsGrain(
             return (acknowledged, changed);
         });
 
-    /// <summary>Moves every complete page out of the open page: the page grain is written first, then the open page.</summary>
+    /// <summary>
+    /// Moves complete pages out of the open page (at most 4 per append): the page grain is written first, then the open
+    /// page. A feed stored before pages existed starts at the page of its oldest kept event.
+    /// </summary>
     private async Task SealFullPagesAsync()
     {
-        while (state.State.Sequence >= state.State.SealedThrough + PageSize)
+        var oldest = state.State.Events.Count > 0 ? state.State.Events[0].Sequence : state.State.Sequence + 1;
+        var floor = (oldest - 1) / PageSize * PageSize;
+        if (state.State.SealedThrough < floor)
+        {
+            await state.UpdateAsync(s =>
+            {
+                var changed = s.SealedThrough < floor;
+                s.SealedThrough = Math.Max(s.SealedThrough, floor);
+                return (true, changed);
+            });
+        }
+
+        for (var sealedNow = 0; sealedNow < MaxSealsPerAppend && state.State.Sequence >= state.State.SealedThrough + PageSize; sealedNow++)
         {
             var end = state.State.SealedThrough + PageSize;
             var index = state.State.SealedThrough / PageSize;
@@ -142,7 +192,6 @@ internal sealed partial class TenantEventsGrain(
                 s.SealedThrough = end;
                 return (true, true);
             });
-            _lastSealed = sealing;
             if (index - MaxSealedPages >= 0)
             {
                 try
@@ -157,9 +206,6 @@ internal sealed partial class TenantEventsGrain(
             }
         }
     }
-
-    private async Task<TenantEvent[]> LastSealedAsync()
-        => _lastSealed ??= state.State.SealedThrough == 0 ? [] : await Page((state.State.SealedThrough / PageSize) - 1).GetAsync();
 
     private ITenantEventPageGrain Page(long index)
         => GrainFactory.GetGrain<ITenantEventPageGrain>($"{GrainKeys.EscapeKeyPart(this.GetPrimaryKeyString())}/{index.ToString(System.Globalization.CultureInfo.InvariantCulture)}");

@@ -73,39 +73,56 @@ internal sealed class TenantWebhooksGrain(
         var info = new WebhookInfo("wh_" + GrainKeys.NewOpaqueId()[..24], url, types, clock.NowMs);
         var from = await GrainFactory.GetGrain<ITenantEventsGrain>(Tenant).LastSequenceAsync();
         var webhook = GrainFactory.GetGrain<IWebhookGrain>(GrainKeys.Webhook(Tenant, info.WebhookId));
-        var secret = await webhook.CreateAsync(Tenant, info, from);
+
+        // Listed first: a webhook whose creation fails halfway is visible, so it can be deleted.
+        await state.UpdateAsync(s =>
+        {
+            s.Webhooks.Add(info);
+            return (true, true);
+        });
         try
         {
-            await state.UpdateAsync(s =>
-            {
-                s.Webhooks.Add(info);
-                return (true, true);
-            });
+            return new WebhookCreated(info, await webhook.CreateAsync(Tenant, info, from));
         }
         catch
         {
-            await webhook.DeleteAsync(); // not listed, so not kept
+            await TryForgetAsync(webhook, info.WebhookId);
             throw;
         }
-
-        return new WebhookCreated(info, secret);
     }
 
     public Task<WebhookInfo[]> ListAsync() => Task.FromResult(state.State.Webhooks.ToArray());
 
     public async Task<bool> DeleteAsync(string webhookId)
     {
-        var removed = await state.UpdateAsync(s =>
+        var webhook = GrainFactory.GetGrain<IWebhookGrain>(GrainKeys.Webhook(Tenant, webhookId));
+        var listed = state.State.Webhooks.Exists(w => w.WebhookId == webhookId);
+        if (!listed && await webhook.GetAsync() is null)
         {
-            var count = s.Webhooks.RemoveAll(w => w.WebhookId == webhookId);
-            return (count > 0, count > 0);
-        });
-        if (removed)
-        {
-            await GrainFactory.GetGrain<IWebhookGrain>(GrainKeys.Webhook(Tenant, webhookId)).DeleteAsync();
+            return false;
         }
 
-        return removed;
+        // The webhook first (its deliveries stop), then the list: a failure halfway leaves it listed, so a retry works.
+        await webhook.DeleteAsync();
+        await state.UpdateAsync(s =>
+        {
+            var count = s.Webhooks.RemoveAll(w => w.WebhookId == webhookId);
+            return (true, count > 0);
+        });
+        return true;
+    }
+
+    private async Task TryForgetAsync(IWebhookGrain webhook, string webhookId)
+    {
+        try
+        {
+            await webhook.DeleteAsync();
+            await state.UpdateAsync(s => (true, s.Webhooks.RemoveAll(w => w.WebhookId == webhookId) > 0));
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // Left listed: DELETE removes it.
+        }
     }
 
     public Task EventPublishedAsync(string type)
@@ -124,9 +141,11 @@ internal sealed class TenantWebhooksGrain(
 /// Single writer over one webhook's deliveries: reads the feed after its cursor, keeps each matching event as a
 /// pending delivery (persisted before its first attempt), sends what is due, records every attempt, and retries with
 /// <see cref="WebhookRules.NextDelayMs"/> until delivered or dead-lettered. A grain timer wakes it for the next due
-/// attempt; a durable reminder (<c>Webhooks:PumpPeriod</c>) resumes it after a silo is lost. Reads interleave and answer
-/// the last saved deliveries.
+/// attempt; a durable reminder (<c>Webhooks:PumpPeriod</c>) resumes it after a silo is lost. Reentrant so that the HTTP
+/// sends (up to <c>Webhooks:Timeout</c>) never hold up a deletion or a redelivery: one pump runs at a time, every state
+/// change is one decide-and-write under a lock, and reads answer the last saved deliveries.
 /// </summary>
+[Orleans.Concurrency.Reentrant]
 internal sealed partial class WebhookGrain(
     [PersistentState("webhook", CoordinatorStorage.Name)] IPersistentState<WebhookGrainState> state,
     WebhookSender sender,
@@ -136,7 +155,10 @@ internal sealed partial class WebhookGrain(
 {
     private const string PumpReminder = "webhook-pump";
     private const int MaxSendsPerPump = 16;
+    private readonly SemaphoreSlim _writes = new(1, 1);
     private IGrainTimer? _timer;
+    private bool _pumping;
+    private bool _pumpAgain;
     private WebhookInfo? _savedInfo;
     private WebhookDelivery[] _savedDeliveries = [];
 
@@ -162,14 +184,13 @@ internal sealed partial class WebhookGrain(
         // The reminder first: a stored webhook always has its reminder (one without a webhook removes itself).
         await this.RegisterOrUpdateReminder(PumpReminder, options.Value.PumpPeriod, options.Value.PumpPeriod);
         var secret = "whsec_" + Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
-        await state.UpdateAsync(s =>
+        await WriteAsync(s =>
         {
             (s.Tenant, s.Info, s.Secret, s.Cursor) = (tenant, info, secret, afterSequence);
             s.Deliveries.Clear();
             s.SeriesAttempts.Clear();
             return (true, true);
         });
-        Saved();
         return secret;
     }
 
@@ -177,14 +198,23 @@ internal sealed partial class WebhookGrain(
     {
         _timer?.Dispose();
         _timer = null;
+        await _writes.WaitAsync();
+        try
+        {
+            // The state first: a reminder left behind finds no webhook and removes itself.
+            await state.ClearStateAsync();
+            state.State = new WebhookGrainState();
+            Saved();
+        }
+        finally
+        {
+            _writes.Release();
+        }
+
         if (await this.GetReminder(PumpReminder) is { } reminder)
         {
             await this.UnregisterReminder(reminder);
         }
-
-        await state.ClearStateAsync();
-        state.State = new WebhookGrainState();
-        Saved();
     }
 
     public Task PokeAsync() => PumpAsync();
@@ -198,23 +228,26 @@ internal sealed partial class WebhookGrain(
 
     public async Task<WebhookDelivery?> RedeliverAsync(string deliveryId)
     {
-        if (state.State.Info is null || state.State.Deliveries.FindIndex(d => d.DeliveryId == deliveryId) is var index and < 0)
-        {
-            return null;
-        }
-
         var now = clock.NowMs;
-        var queued = await state.UpdateAsync(s =>
+        var queued = await WriteAsync<WebhookDelivery?>(s =>
         {
             var i = s.Deliveries.FindIndex(d => d.DeliveryId == deliveryId);
+            if (s.Info is null || i < 0)
+            {
+                return (null, false);
+            }
+
             var again = s.Deliveries[i] with { Status = WebhookDeliveryStatus.Pending, NextAttemptAtMs = now };
             s.Deliveries.RemoveAt(i);
             s.Deliveries.Add(again); // the newest again
             s.SeriesAttempts[deliveryId] = 0;
             return (again, true);
         });
-        Saved();
-        ScheduleAt(now);
+        if (queued is not null)
+        {
+            ScheduleAt(now);
+        }
+
         return queued;
     }
 
@@ -235,49 +268,114 @@ internal sealed partial class WebhookGrain(
 
     private async Task PumpAsync()
     {
-        if (state.State.Info is not { } info || state.State.Tenant is not { } tenant)
+        if (_pumping)
+        {
+            _pumpAgain = true; // the running pump goes round once more
+            return;
+        }
+
+        _pumping = true;
+        try
+        {
+            do
+            {
+                _pumpAgain = false;
+                await PumpOnceAsync();
+            }
+            while (_pumpAgain);
+        }
+        finally
+        {
+            _pumping = false;
+        }
+    }
+
+    private async Task PumpOnceAsync()
+    {
+        if (_savedInfo is not { } info || state.State.Tenant is not { } tenant)
         {
             return;
         }
 
+        var failed = false;
+        var pullLimited = false;
         try
         {
-            await PullAsync(tenant, info);
-            await SendDueAsync(info);
+            pullLimited = await PullAsync(tenant, info);
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
-            // Storage or the feed is unavailable: the reminder (or the next event) tries again; nothing acknowledged is lost.
+            // The feed or storage is unavailable: due deliveries are still sent; the pull is tried again later.
             LogPumpFailed(logger, info.WebhookId, ex.Message);
-            await TryReloadAsync();
+            failed = true;
         }
 
-        if (state.State.Deliveries.Where(d => d.Status == WebhookDeliveryStatus.Pending).Select(d => d.NextAttemptAtMs ?? 0).DefaultIfEmpty(-1).Min() is var next and >= 0)
+        var finished = 0;
+        try
+        {
+            finished = await SendDueAsync(info);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // The attempts could not be recorded: they are sent again later (at least once), not at once.
+            LogPumpFailed(logger, info.WebhookId, ex.Message);
+            failed = true;
+        }
+
+        if (_savedInfo is null)
+        {
+            return; // deleted meanwhile
+        }
+
+        var now = clock.NowMs;
+        var next = _savedDeliveries.Where(d => d.Status == WebhookDeliveryStatus.Pending).Select(d => d.NextAttemptAtMs ?? now).DefaultIfEmpty(long.MaxValue).Min();
+        if (pullLimited && finished > 0)
+        {
+            next = now; // room for events that waited in the feed
+        }
+
+        if (failed)
+        {
+            next = Math.Max(next == long.MaxValue ? now : next, now + (long)options.Value.InitialBackoff.TotalMilliseconds);
+        }
+
+        if (next != long.MaxValue)
         {
             ScheduleAt(next);
         }
     }
 
-    /// <summary>Takes the feed's new events that this webhook receives as pending deliveries (persisted).</summary>
-    private async Task PullAsync(string tenant, WebhookInfo info)
+    /// <summary>
+    /// Takes the feed's new events that this webhook receives as pending deliveries (persisted); true when it stopped
+    /// because the webhook holds <see cref="WebhookLimits.MaxPending"/> pending deliveries.
+    /// </summary>
+    private async Task<bool> PullAsync(string tenant, WebhookInfo info)
     {
         var feed = GrainFactory.GetGrain<ITenantEventsGrain>(tenant);
         while (true)
         {
-            var room = WebhookLimits.MaxPending - state.State.Deliveries.Count(d => d.Status == WebhookDeliveryStatus.Pending);
+            var room = WebhookLimits.MaxPending - _savedDeliveries.Count(d => d.Status == WebhookDeliveryStatus.Pending);
             if (room <= 0)
             {
-                return; // newer events wait in the feed until deliveries finish
+                return true; // newer events wait in the feed until deliveries finish
             }
 
-            var page = await feed.ReadAsync(state.State.Cursor, Math.Min(TenantEventLimits.MaxPage, 100));
+            var from = state.State.Cursor;
+            var page = await feed.ReadAsync(from, 100);
             if (page.Events.Length == 0)
             {
-                return;
+                return false;
+            }
+
+            if (page.Events[0].Sequence > from + 1)
+            {
+                // The feed dropped events this webhook had not read (it fell more than 10,000 events behind).
+                CoordinatorDiagnostics.WebhookSkipped.Add(page.Events[0].Sequence - from - 1);
+                LogSkipped(logger, info.WebhookId, from + 1, page.Events[0].Sequence - 1);
             }
 
             var now = clock.NowMs;
-            var cursor = state.State.Cursor;
+            var cursor = from;
             var added = new List<WebhookDelivery>();
             foreach (var e in page.Events)
             {
@@ -293,42 +391,54 @@ internal sealed partial class WebhookGrain(
                 }
             }
 
-            await state.UpdateAsync(s =>
+            await WriteAsync(s =>
             {
-                s.Cursor = cursor;
-                foreach (var d in added)
+                if (s.Info is null)
+                {
+                    return (false, false);
+                }
+
+                // Decided again on what is stored (another activation may have pulled the same events).
+                foreach (var d in added.Where(d => d.EventSequence > s.Cursor && !s.Deliveries.Exists(x => x.DeliveryId == d.DeliveryId)))
                 {
                     s.Deliveries.Add(d);
                     s.SeriesAttempts[d.DeliveryId] = 0;
                 }
 
+                s.Cursor = Math.Max(s.Cursor, cursor);
                 return (true, true);
             });
-            Saved();
             if (page.Events.Length < 100 || added.Count == room)
             {
-                return;
+                return added.Count == room;
             }
         }
     }
 
-    /// <summary>Sends the due deliveries (at most 16 at once) and records each attempt (persisted).</summary>
-    private async Task SendDueAsync(WebhookInfo info)
+    /// <summary>Sends the due deliveries (at most 16 at once), records each attempt (persisted) and answers how many finished.</summary>
+    private async Task<int> SendDueAsync(WebhookInfo info)
     {
         var now = clock.NowMs;
-        var due = state.State.Deliveries
+        var due = _savedDeliveries
             .Where(d => d.Status == WebhookDeliveryStatus.Pending && d.NextAttemptAtMs <= now)
             .OrderBy(d => d.NextAttemptAtMs).Take(MaxSendsPerPump).ToList();
         if (due.Count == 0)
         {
-            return;
+            return 0;
         }
 
         var secret = state.State.Secret!;
         var results = await Task.WhenAll(due.Select(d => sender.SendAsync(info.Url, secret, d.DeliveryId, d.Payload, now)));
         var o = options.Value;
-        await state.UpdateAsync(s =>
+        var finished = 0;
+        await WriteAsync(s =>
         {
+            if (s.Info is null)
+            {
+                return (false, false); // deleted while sending
+            }
+
+            finished = 0;
             for (var i = 0; i < due.Count; i++)
             {
                 var index = s.Deliveries.FindIndex(d => d.DeliveryId == due[i].DeliveryId);
@@ -369,17 +479,18 @@ internal sealed partial class WebhookGrain(
                 else
                 {
                     s.SeriesAttempts.Remove(current.DeliveryId);
+                    finished++;
                 }
             }
 
             // Keep every pending delivery and the newest finished ones.
-            var finished = s.Deliveries.Count(d => d.Status != WebhookDeliveryStatus.Pending);
-            for (var i = 0; i < s.Deliveries.Count && finished > WebhookLimits.MaxFinishedKept;)
+            var kept = s.Deliveries.Count(d => d.Status != WebhookDeliveryStatus.Pending);
+            for (var i = 0; i < s.Deliveries.Count && kept > WebhookLimits.MaxFinishedKept;)
             {
                 if (s.Deliveries[i].Status != WebhookDeliveryStatus.Pending)
                 {
                     s.Deliveries.RemoveAt(i);
-                    finished--;
+                    kept--;
                 }
                 else
                 {
@@ -389,7 +500,22 @@ internal sealed partial class WebhookGrain(
 
             return (true, true);
         });
-        Saved();
+        return finished;
+    }
+
+    /// <summary>One decide-and-write at a time (ETag-checked; reloaded when it fails); the saved snapshot follows.</summary>
+    private async Task<T> WriteAsync<T>(Func<WebhookGrainState, (T Result, bool Changed)> decide)
+    {
+        await _writes.WaitAsync();
+        try
+        {
+            return await state.UpdateAsync(decide);
+        }
+        finally
+        {
+            Saved();
+            _writes.Release();
+        }
     }
 
     private void ScheduleAt(long dueAtMs)
@@ -403,19 +529,6 @@ internal sealed partial class WebhookGrain(
     {
         _savedInfo = state.State.Info;
         _savedDeliveries = [.. state.State.Deliveries];
-    }
-
-    private async Task TryReloadAsync()
-    {
-        try
-        {
-            await state.ReadStateAsync();
-            Saved();
-        }
-        catch (Exception ex) when (ex is not OutOfMemoryException)
-        {
-            // Storage is down: the saved snapshot stays; the next write is ETag-checked.
-        }
     }
 
     private static string EventId(long sequence) => "evt_" + sequence.ToString(CultureInfo.InvariantCulture);
@@ -439,6 +552,9 @@ internal sealed partial class WebhookGrain(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Webhook {WebhookId} could not read its events or save its deliveries (tries again): {Reason}")]
     private static partial void LogPumpFailed(ILogger logger, string webhookId, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Webhook {WebhookId} missed events {From} to {To}: the feed no longer keeps them (the webhook fell more than 10,000 events behind)")]
+    private static partial void LogSkipped(ILogger logger, string webhookId, long from, long to);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Webhook {WebhookId} dead-lettered delivery {DeliveryId} after {Attempts} attempts (last status {StatusCode} {Error})")]
     private static partial void LogDeadLetter(ILogger logger, string webhookId, string deliveryId, int attempts, int statusCode, string error);

@@ -30,6 +30,7 @@ public sealed class WebhookSender : IDisposable
         var handler = new SocketsHttpHandler
         {
             AllowAutoRedirect = false,
+            UseProxy = false, // the destination check is on the connection: a proxy (HTTP_PROXY) would connect elsewhere
             PooledConnectionLifetime = TimeSpan.FromMinutes(2),
             ConnectTimeout = TimeSpan.FromSeconds(5),
             ConnectCallback = ConnectAsync,

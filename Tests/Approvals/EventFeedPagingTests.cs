@@ -40,6 +40,21 @@ public sealed class EventFeedPagingTests(InMemoryClusterFixture fixture)
     }
 
     [Fact(Timeout = 60_000)]
+    public async Task PublishOnce_IsDecidedOnTheStoredKeys_EvenForManyKeys()
+    {
+        var feed = fixture.Grains.GetGrain<ITenantEventsGrain>(TestKeys.User("tenant"));
+        for (var i = 0; i < 600; i++)
+        {
+            await feed.PublishOnceAsync($"task/t/{i}", "task.status_changed", "{}"); // three pages of announcements
+        }
+
+        var again = await Task.WhenAll(Enumerable.Range(0, 600).Select(i => feed.PublishOnceAsync($"task/t/{i}", "task.status_changed", "{}")));
+
+        Assert.Equal(Enumerable.Range(1, 600).Select(n => (long)n), again.Select(e => e.Sequence));
+        Assert.Equal(600, await feed.LastSequenceAsync());
+    }
+
+    [Fact(Timeout = 60_000)]
     public async Task PublishOnce_FindsTheEarlierCopy_AcrossASeal()
     {
         var feed = fixture.Grains.GetGrain<ITenantEventsGrain>(TestKeys.User("tenant"));

@@ -20,6 +20,7 @@ public sealed class WebhookReceiver : IAsyncDisposable
 {
     private readonly WebApplication _app;
     private int _count;
+    private int _inFlight;
 
     private WebhookReceiver(WebApplication app, Uri url)
     {
@@ -35,6 +36,12 @@ public sealed class WebhookReceiver : IAsyncDisposable
 
     /// <summary>The status to answer for the n-th request (from 1); 200 by default.</summary>
     public Func<int, int> Answer { get; set; } = _ => 200;
+
+    /// <summary>Awaited before answering the n-th request (a receiver that is slow to answer); none by default.</summary>
+    public Func<int, Task>? Hold { get; set; }
+
+    /// <summary>Requests received and not answered yet.</summary>
+    public int InFlight => Volatile.Read(ref _inFlight);
 
     /// <summary>Every request received, in order.</summary>
     public ConcurrentQueue<Received> Requests { get; } = new();
@@ -66,6 +73,19 @@ public sealed class WebhookReceiver : IAsyncDisposable
             else
             {
                 verifyError = "no secret to verify with";
+            }
+
+            Interlocked.Increment(ref receiver._inFlight);
+            try
+            {
+                if (receiver.Hold is { } hold)
+                {
+                    await hold(n);
+                }
+            }
+            finally
+            {
+                Interlocked.Decrement(ref receiver._inFlight);
             }
 
             var status = receiver.Answer(n);

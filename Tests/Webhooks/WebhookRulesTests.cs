@@ -51,6 +51,10 @@ public sealed class WebhookRulesTests
     [InlineData("::ffff:127.0.0.1", false)]
     [InlineData("::ffff:10.0.0.1", false)]
     [InlineData("2001:4860:4860::8888", true)]
+    [InlineData("64:ff9b::a9fe:a9fe", false)] // NAT64 of 169.254.169.254
+    [InlineData("64:ff9b::a00:5", false)]     // NAT64 of 10.0.0.5
+    [InlineData("64:ff9b::808:808", true)]    // NAT64 of 8.8.8.8
+    [InlineData("64:ff9b:1::1", false)]
     public void IsPublic_RefusesSpecialPurposeAddresses(string address, bool expected)
         => Assert.Equal(expected, WebhookRules.IsPublic(IPAddress.Parse(address)));
 

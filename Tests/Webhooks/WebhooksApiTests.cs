@@ -132,6 +132,31 @@ public sealed class WebhooksApiTests(EmbeddedGatewayFixture fixture)
     }
 
     [Fact]
+    public async Task Delete_AnswersAtOnce_WhileASendIsInFlight()
+    {
+        // The receiver holds the first request open: the webhook's send is in flight when the admin deletes it.
+        await using var receiver = await WebhookReceiver.StartAsync();
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        receiver.Hold = _ => release.Task;
+        var tenant = TestKeys.User("tenant");
+        var created = await (await Admin.PostJsonAsync($"/v1/tenants/{tenant}/webhooks", new { url = receiver.Url.ToString(), events = new[] { "*" } })).JsonAsync();
+        var path = $"/v1/tenants/{tenant}/webhooks/{created.GetProperty("webhookId").GetString()}";
+        await Client.PostJsonAsync($"/v1/tenants/{tenant}/events", new { type = "slow.one", data = new { } });
+        await Wait.UntilAsync(() => receiver.InFlight == 1, TimeSpan.FromSeconds(20), "the receiver to hold the first delivery open");
+
+        var deleted = await Admin.DeleteAsync(path, Ct);
+        var stillHeld = receiver.InFlight == 1;
+        release.SetResult();
+        var afterDelete = await Admin.GetAsync(path, Ct);
+        var again = await Admin.DeleteAsync(path, Ct);
+
+        Assert.Equal(HttpStatusCode.NoContent, deleted.StatusCode);
+        Assert.True(stillHeld, "the deletion answered while the send was still in flight");
+        Assert.Equal(HttpStatusCode.NotFound, afterDelete.StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, again.StatusCode);
+    }
+
+    [Fact]
     public async Task CoordinatorEvents_AndDeletion_ReachOnlyLiveWebhooks()
     {
         await using var receiver = await WebhookReceiver.StartAsync();
