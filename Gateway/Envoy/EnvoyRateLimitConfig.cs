@@ -26,8 +26,8 @@ public sealed record EnvoyUnit(string Name, int ProtoValue, long WindowMs)
     public static EnvoyUnit? FromProto(int value) => All.FirstOrDefault(u => u.ProtoValue == value);
 }
 
-/// <summary>A rule's limit: requests per unit, or unlimited.</summary>
-public sealed record EnvoyLimit(string? Name, long RequestsPerUnit, EnvoyUnit Unit, bool Unlimited)
+/// <summary>A rule's limit: requests per unit, or unlimited; <paramref name="Replaces"/> names the limits it replaces.</summary>
+public sealed record EnvoyLimit(string? Name, long RequestsPerUnit, EnvoyUnit Unit, bool Unlimited, IReadOnlyList<string>? Replaces = null)
 {
     /// <summary>The fixed-window policy that enforces it, as envoyproxy/ratelimit counts (windows aligned to the unit).</summary>
     public RateLimitPolicy ToPolicy(bool shadow) => new(RateLimitAlgorithm.FixedWindow, RequestsPerUnit, Unit.WindowMs, 0, shadow);
@@ -39,8 +39,20 @@ public sealed class EnvoyDescriptorRule
     /// <summary>The entry key it matches.</summary>
     public required string Key { get; init; }
 
-    /// <summary>The entry value it matches; null matches any value (each value gets its own counter).</summary>
+    /// <summary>
+    /// The entry value it matches; null matches any value (each value gets its own counter). A value ending in <c>*</c>
+    /// matches every value starting with what precedes it, each matched value with its own counter.
+    /// </summary>
     public string? Value { get; init; }
+
+    /// <summary>True when <see cref="Value"/> is a prefix pattern (<c>foo*</c>).</summary>
+    public bool IsWildcard => Value is { Length: > 0 } v && v[^1] == '*';
+
+    /// <summary>The rule's path from the domain, e.g. <c>database_users.client_id</c>: its name in statistics.</summary>
+    public string Path { get; init; } = "";
+
+    /// <summary>Statistics carry the descriptor's values (<c>detailed_metric</c>), not only the rule's path.</summary>
+    public bool DetailedMetric { get; init; }
 
     /// <summary>The limit, when this node has one.</summary>
     public EnvoyLimit? Limit { get; init; }
@@ -48,14 +60,15 @@ public sealed class EnvoyDescriptorRule
     /// <summary>Count and report, but never answer OVER_LIMIT.</summary>
     public bool ShadowMode { get; init; }
 
-    /// <summary>Nested rules, by "key" and "key_value".</summary>
+    /// <summary>Nested rules, by "key" and "key_value" (wildcards by "key_prefix*").</summary>
     public Dictionary<string, EnvoyDescriptorRule> Children { get; } = new(StringComparer.Ordinal);
 }
 
 /// <summary>What a request descriptor matched.</summary>
 /// <param name="Limit">The limit (null: no rule applies, answer OK without counting).</param>
-/// <param name="ShadowMode">The matched rule is in shadow mode.</param>
-public sealed record EnvoyMatch(EnvoyLimit? Limit, bool ShadowMode);
+/// <param name="ShadowMode">The matched rule, or the whole configuration, is in shadow mode.</param>
+/// <param name="Rule">The matched rule (null when none).</param>
+public sealed record EnvoyMatch(EnvoyLimit? Limit, bool ShadowMode, EnvoyDescriptorRule? Rule = null);
 
 /// <summary>
 /// A rate-limit configuration in the format of envoyproxy/ratelimit: <c>domain</c>, nested
@@ -110,11 +123,38 @@ public sealed class EnvoyRateLimitConfig
                 throw Error(source, root, $"domain '{domain}' is defined twice.");
             }
 
-            domains[domain] = ParseDescriptors(source, root, depth: 0);
+            domains[domain] = ParseDescriptors(source, root, depth: 0, parentPath: "");
+        }
+
+        return new EnvoyRateLimitConfig(domains) { Source = source };
+    }
+
+    /// <summary>
+    /// The domains of several parsed files together. Throws <see cref="EnvoyConfigException"/> when a domain is defined
+    /// in more than one (naming both).
+    /// </summary>
+    public static EnvoyRateLimitConfig Merge(IEnumerable<EnvoyRateLimitConfig> configs)
+    {
+        var domains = new Dictionary<string, Dictionary<string, EnvoyDescriptorRule>>(StringComparer.Ordinal);
+        var sources = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var config in configs)
+        {
+            foreach (var (domain, rules) in config._domains)
+            {
+                if (!domains.TryAdd(domain, rules))
+                {
+                    throw new EnvoyConfigException($"{config.Source}: domain '{domain}' is also defined in {sources[domain]}.");
+                }
+
+                sources[domain] = config.Source;
+            }
         }
 
         return new EnvoyRateLimitConfig(domains);
     }
+
+    /// <summary>Where these rules were read from.</summary>
+    public string Source { get; private init; } = "";
 
     /// <summary>Finds the rule for one request descriptor of <paramref name="domain"/>.</summary>
     public EnvoyMatch Match(string domain, IReadOnlyList<(string Key, string Value)> entries)
@@ -127,14 +167,15 @@ public sealed class EnvoyRateLimitConfig
         for (var i = 0; i < entries.Count; i++)
         {
             var (key, value) = entries[i];
-            if (!level.TryGetValue($"{key}_{value}", out var rule) && !level.TryGetValue(key, out rule))
+            // As envoyproxy/ratelimit: the exact key_value, then a wildcard value (the longest prefix here), then the key alone.
+            if (!level.TryGetValue($"{key}_{value}", out var rule) && (rule = Wildcard(level, key, value)) is null && !level.TryGetValue(key, out rule))
             {
                 return new EnvoyMatch(null, false);
             }
 
             if (i == entries.Count - 1)
             {
-                return new EnvoyMatch(rule.Limit, rule.ShadowMode);
+                return new EnvoyMatch(rule.Limit, rule.ShadowMode || ShadowMode, rule);
             }
 
             level = rule.Children;
@@ -143,7 +184,28 @@ public sealed class EnvoyRateLimitConfig
         return new EnvoyMatch(null, false);
     }
 
-    private static Dictionary<string, EnvoyDescriptorRule> ParseDescriptors(string source, YamlMappingNode node, int depth)
+    /// <summary>Every rule is in shadow mode (envoyproxy/ratelimit's <c>SHADOW_MODE</c>; <c>RateLimit:ShadowMode</c>).</summary>
+    public bool ShadowMode { get; init; }
+
+    /// <summary>The same rules with every one in shadow mode when <paramref name="shadow"/> is true.</summary>
+    public EnvoyRateLimitConfig WithShadowMode(bool shadow) => new(_domains) { ShadowMode = shadow, Source = Source };
+
+    private static EnvoyDescriptorRule? Wildcard(Dictionary<string, EnvoyDescriptorRule> level, string key, string value)
+    {
+        EnvoyDescriptorRule? best = null;
+        foreach (var rule in level.Values)
+        {
+            if (rule.IsWildcard && rule.Key == key && value.StartsWith(rule.Value.AsSpan(0, rule.Value!.Length - 1), StringComparison.Ordinal)
+                && (best is null || rule.Value.Length > best.Value!.Length))
+            {
+                best = rule;
+            }
+        }
+
+        return best;
+    }
+
+    private static Dictionary<string, EnvoyDescriptorRule> ParseDescriptors(string source, YamlMappingNode node, int depth, string parentPath)
     {
         var rules = new Dictionary<string, EnvoyDescriptorRule>(StringComparer.Ordinal);
         if (!node.Children.TryGetValue(new YamlScalarNode("descriptors"), out var list))
@@ -174,19 +236,27 @@ public sealed class EnvoyRateLimitConfig
 
             var key = RequiredScalar(source, mapping, "key");
             var value = OptionalScalar(source, mapping, "value");
+            if (value is { } v && v.IndexOf('*') is var star and >= 0 && star != v.Length - 1)
+            {
+                throw Error(source, mapping, $"value '{v}': a wildcard '*' may only end a value (a prefix match).");
+            }
+
+            var id = value is null ? key : $"{key}_{value}";
+            var path = parentPath.Length == 0 ? id : $"{parentPath}.{id}";
             var rule = new EnvoyDescriptorRule
             {
                 Key = key,
                 Value = value,
+                Path = path,
                 Limit = ParseLimit(source, mapping),
                 ShadowMode = OptionalBool(source, mapping, "shadow_mode"),
+                DetailedMetric = OptionalBool(source, mapping, "detailed_metric"),
             };
-            foreach (var (childKey, child) in ParseDescriptors(source, mapping, depth + 1))
+            foreach (var (childKey, child) in ParseDescriptors(source, mapping, depth + 1, path))
             {
                 rule.Children[childKey] = child;
             }
 
-            var id = value is null ? key : $"{key}_{value}";
             if (!rules.TryAdd(id, rule))
             {
                 throw Error(source, mapping, $"duplicate descriptor '{id}'.");
@@ -204,11 +274,20 @@ public sealed class EnvoyRateLimitConfig
         }
 
         var limit = node as YamlMappingNode ?? throw Error(source, node, "'rate_limit' must be a mapping.");
+        foreach (var field in limit.Children.Keys.OfType<YamlScalarNode>())
+        {
+            if (field.Value is not ("unit" or "requests_per_unit" or "unlimited" or "name" or "replaces"))
+            {
+                throw Error(source, field, $"unknown rate_limit field '{field.Value}'.");
+            }
+        }
+
         var unlimited = OptionalBool(source, limit, "unlimited");
         var name = OptionalScalar(source, limit, "name");
+        var replaces = ParseReplaces(source, limit);
         if (unlimited)
         {
-            return new EnvoyLimit(name, 0, EnvoyUnit.FromName("second")!, true);
+            return new EnvoyLimit(name, 0, EnvoyUnit.FromName("second")!, true, replaces);
         }
 
         var unitText = RequiredScalar(source, limit, "unit");
@@ -222,7 +301,34 @@ public sealed class EnvoyRateLimitConfig
             throw Error(source, countNode ?? limit, "'requests_per_unit' must be a whole number from 0 to 4294967295.");
         }
 
-        return new EnvoyLimit(name, count, unit, false);
+        return new EnvoyLimit(name, count, unit, false, replaces);
+    }
+
+    /// <summary><c>replaces: [{name: other}]</c>: when this rule matches, a rule named <c>other</c> matched by the same request is not evaluated.</summary>
+    private static IReadOnlyList<string>? ParseReplaces(string source, YamlMappingNode limit)
+    {
+        if (!limit.Children.TryGetValue(new YamlScalarNode("replaces"), out var node))
+        {
+            return null;
+        }
+
+        if (node is not YamlSequenceNode list)
+        {
+            throw Error(source, node, "'replaces' must be a list of {name: ...}.");
+        }
+
+        var names = new List<string>();
+        foreach (var item in list)
+        {
+            if (item is not YamlMappingNode entry || entry.Children.Count != 1 || OptionalScalar(source, entry, "name") is not { Length: > 0 } replaced)
+            {
+                throw Error(source, item, "each 'replaces' entry must be {name: <the name of another rate_limit>}.");
+            }
+
+            names.Add(replaced);
+        }
+
+        return names;
     }
 
     private static string RequiredScalar(string source, YamlMappingNode node, string name)

@@ -30,7 +30,7 @@ namespace Orleans.Coordinator.Envoy;
 /// <c>OVER_LIMIT</c> (shadow: <c>OK</c>) and the request's other counters are not charged.
 /// </remarks>
 [Authorize(Policy = CoordinatorPolicies.Client)]
-internal sealed partial class EnvoyRateLimitService(EnvoyRateLimitConfig config, RateLimitChecker checker, TimeProvider time, ILogger<EnvoyRateLimitService> logger)
+internal sealed partial class EnvoyRateLimitService(EnvoyRateLimitRules rules, RateLimitChecker checker, TimeProvider time, ILogger<EnvoyRateLimitService> logger)
     : RateLimitService.RateLimitServiceBase
 {
     /// <summary>Most descriptors in one request.</summary>
@@ -52,7 +52,18 @@ internal sealed partial class EnvoyRateLimitService(EnvoyRateLimitConfig config,
     {
         Validate(request);
         var requestHits = request.HitsAddend == 0 ? 1L : request.HitsAddend;
-        var plans = request.Descriptors.Select(d => Plan(request.Domain, d, requestHits)).ToList();
+        var config = rules.Current; // one set of rules for the whole request, whatever a reload does meanwhile
+        var plans = request.Descriptors.Select(d => Plan(config, request.Domain, d, requestHits)).ToList();
+
+        // replaces (envoyproxy/ratelimit): a matched rule that names another drops that rule's evaluation in this
+        // request; its counter is neither read nor charged.
+        if (plans.Any(p => p.Limit?.Replaces is { Count: > 0 }))
+        {
+            var replaced = plans.SelectMany(p => p.Limit?.Replaces ?? []).ToHashSet(StringComparer.Ordinal);
+            plans = [.. plans.Select(p => p.Limit?.Name is { } name && replaced.Contains(name)
+                ? new Planned(null, null, false, false, new DescriptorStatus { Code = Code.Ok })
+                : p)];
+        }
 
         // A limit of 0 refuses the request: the other counters are only read, so nothing is charged.
         var blocked = plans.Any(p => p.Blocked && !p.Shadow);
@@ -135,14 +146,14 @@ internal sealed partial class EnvoyRateLimitService(EnvoyRateLimitConfig config,
     private static RpcException Invalid(string field, string rule)
         => new(new Status(StatusCode.InvalidArgument, $"{field} {rule}"));
 
-    private Planned Plan(string domain, Orleans.Coordinator.Envoy.RateLimit.Common.RateLimitDescriptor descriptor, long requestHits)
+    private Planned Plan(EnvoyRateLimitConfig config, string domain, Orleans.Coordinator.Envoy.RateLimit.Common.RateLimitDescriptor descriptor, long requestHits)
     {
         var entries = descriptor.Entries.Select(e => (e.Key, e.Value)).ToList();
         var match = config.Match(domain, entries);
         var limit = match.Limit;
         if (descriptor.Limit is { } @override)
         {
-            limit = new EnvoyLimit(limit?.Name, @override.RequestsPerUnit, EnvoyUnit.FromProto(@override.Unit)!, false);
+            limit = new EnvoyLimit(limit?.Name, @override.RequestsPerUnit, EnvoyUnit.FromProto(@override.Unit)!, false, limit?.Replaces);
         }
 
         if (limit is null || limit.Unlimited)

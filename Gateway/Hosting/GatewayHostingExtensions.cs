@@ -73,9 +73,18 @@ public static partial class GatewayHostingExtensions
 
         var gateway = builder.Configuration.GetSection(CoordinatorGatewayOptions.SectionName).Get<CoordinatorGatewayOptions>() ?? new();
         var listening = GatewayEndpoints.Configure(builder, gateway.GrpcPort);
-        var rateLimitFile = builder.Configuration["RateLimit:ConfigFile"];
-        var envoyConfig = string.IsNullOrWhiteSpace(rateLimitFile) ? EnvoyRateLimitConfig.Empty : EnvoyRateLimitConfig.Load(rateLimitFile);
-        services.AddSingleton(envoyConfig);
+        // RateLimit:ConfigPath (a file or a directory, reloaded live); RateLimit:ConfigFile is its older name.
+        var rateLimitPath = builder.Configuration["RateLimit:ConfigPath"] is { Length: > 0 } configured ? configured : builder.Configuration["RateLimit:ConfigFile"];
+        if (!bool.TryParse(builder.Configuration["RateLimit:ShadowMode"] ?? "false", out var shadowMode))
+        {
+            throw new EnvoyConfigException("RateLimit:ShadowMode must be true or false.");
+        }
+
+        var rules = new EnvoyRateLimitRules(rateLimitPath, shadowMode);
+        services.AddSingleton(sp => rules.UseLogger(sp.GetRequiredService<ILogger<EnvoyRateLimitRules>>()));
+        services.AddSingleton<IRateLimitRulesReport>(sp => sp.GetRequiredService<EnvoyRateLimitRules>());
+        services.AddHostedService<EnvoyRateLimitRulesWatcher>();
+        var envoyConfig = rules.Current;
 
         var redis = builder.Configuration.GetSection(CoordinatorRedisOptions.SectionName).Get<CoordinatorRedisOptions>() ?? new();
         GatewayMode mode;
@@ -106,8 +115,8 @@ public static partial class GatewayHostingExtensions
         }
 
         services.AddSingleton(new GatewayStartupInfo(mode, auth, listening, envoyConfig.Domains.Count == 0
-            ? "Envoy rate-limit service: no RateLimit:ConfigFile, every descriptor answers OK."
-            : $"Envoy rate-limit service: domains {string.Join(", ", envoyConfig.Domains)} from {rateLimitFile}."));
+            ? "Envoy rate-limit service: no RateLimit:ConfigPath, every descriptor answers OK."
+            : $"Envoy rate-limit service: domains {string.Join(", ", envoyConfig.Domains)} from {rateLimitPath} (reloaded when it changes){(shadowMode ? ", every rule in shadow mode" : "")}."));
         services.AddHostedService<StartupBanner>();
         return builder;
     }

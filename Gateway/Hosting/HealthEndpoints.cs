@@ -32,13 +32,21 @@ public interface IResilienceReport
     IReadOnlyDictionary<string, string> Breakers { get; }
 }
 
+/// <summary>What <c>/readyz</c> says of the Envoy rate-limit rules (gateways only).</summary>
+public interface IRateLimitRulesReport
+{
+    /// <summary>The rules in force, and why the last reload failed when it did.</summary>
+    string Describe();
+}
+
 /// <summary>The body of <c>/readyz</c>.</summary>
 /// <param name="Status"><c>ready</c> or <c>not-ready</c>.</param>
 /// <param name="Deployment"><c>embedded</c>, <c>cluster</c> or <c>silo</c>.</param>
 /// <param name="Mode"><c>normal</c>, <c>fallback</c> (the cluster is down; Redis counters enforce) or <c>degraded</c> (Redis is down: fail-closed features refuse, fail-open ones allow).</param>
 /// <param name="Breakers">Circuit breaker states by dependency (empty where there are none).</param>
 /// <param name="Checks">Each dependency's reachability and latency.</param>
-public sealed record ReadinessReport(string Status, string Deployment, string Mode, IReadOnlyDictionary<string, string> Breakers, IReadOnlyList<ReadinessResult> Checks);
+/// <param name="RateLimitRules">The Envoy rate-limit rules in force, and why the last reload failed when it did.</param>
+public sealed record ReadinessReport(string Status, string Deployment, string Mode, IReadOnlyDictionary<string, string> Breakers, IReadOnlyList<ReadinessResult> Checks, string? RateLimitRules = null);
 
 /// <summary><c>/healthz</c> (the process is alive) and <c>/readyz</c> (its dependencies answer).</summary>
 public static class HealthEndpoints
@@ -65,7 +73,8 @@ public static class HealthEndpoints
                     deployment,
                     resilience?.ModeWith(Answered(results, "cluster"), Answered(results, "redis")) ?? "normal",
                     resilience?.Breakers ?? new Dictionary<string, string>(),
-                    results);
+                    results,
+                    services.GetService<IRateLimitRulesReport>()?.Describe());
                 return TypedResults.Json(report, statusCode: ready ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);
             })
             .AllowAnonymous().WithTags("Health").WithName("Readyz").WithSummary("The cluster and Redis answer; reports the mode, the breakers and each dependency's latency.");

@@ -41,6 +41,7 @@ public sealed class SiloChurnTests(ITestOutputHelper output)
             var releaseAnswers = new ConcurrentDictionary<int, int>();
             var tokens = new ConcurrentQueue<long>();
             var lockName = TestKeys.User("churn-lock");
+            var lockAnswers = new System.Collections.Concurrent.ConcurrentDictionary<int, int>(); // diagnostics: acquire answers by status
             var (acknowledged, failures) = (0, 0);
             using var stop = new CancellationTokenSource();
             var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -69,6 +70,7 @@ public sealed class SiloChurnTests(ITestOutputHelper output)
                         if (worker == 0)
                         {
                             var grant = await http.PostJsonAsync($"/v1/locks/{lockName}/acquire", new { owner = "w", ttlMs = 2000 });
+                            lockAnswers.AddOrUpdate((int)grant.StatusCode, 1, (_, n) => n + 1);
                             if (grant.StatusCode == HttpStatusCode.OK)
                             {
                                 var token = (await grant.JsonAsync()).GetProperty("fencingToken").GetInt64();
@@ -156,7 +158,7 @@ public sealed class SiloChurnTests(ITestOutputHelper output)
                 {
                     // Say which side stalled, and what the calls were answered meanwhile.
                     throw new TimeoutException(
-                        $"{ex.Message} Leases {leasesBefore} -> {Volatile.Read(ref acknowledged)}, lock grants {grantsBefore} -> {tokens.Count}, " +
+                        $"{ex.Message} Leases {leasesBefore} -> {Volatile.Read(ref acknowledged)}, lock grants {grantsBefore} -> {tokens.Count} (acquire answers {string.Join(", ", lockAnswers.OrderBy(a => a.Key).Select(a => $"{a.Key}: {a.Value}"))}), " +
                         $"failed calls {Volatile.Read(ref failures)}, releases in doubt {uncertain.Count}; rounds so far: {string.Join(" | ", report)}", ex);
                 }
                 var victim = cluster.Silos[round % cluster.Silos.Count];

@@ -1,0 +1,186 @@
+using System.Diagnostics.Metrics;
+using System.Security.Cryptography;
+using Orleans.Coordinator.Grains.Interfaces;
+
+namespace Orleans.Coordinator.Envoy;
+
+/// <summary>
+/// The rate-limit rules in force, read from <c>RateLimit:ConfigPath</c> (a YAML file, or a directory of them: the
+/// runtime-directory layout envoyproxy/ratelimit users have, including a Kubernetes ConfigMap's <c>..data</c> symlink
+/// swap) and reloaded when they change. A reload is atomic (one reference swap: a request sees the old rules or the
+/// new, never a mix); a broken file keeps the last good rules and says so in the log, in
+/// <c>coordinator_ratelimit_config_reloads_total{outcome="failed"}</c> and in <c>/readyz</c>. Counters belong to a
+/// descriptor and its rule, so the counts of rules a reload leaves unchanged carry on.
+/// </summary>
+public sealed partial class EnvoyRateLimitRules : Hosting.IRateLimitRulesReport
+{
+    private static readonly Counter<long> Reloads = CoordinatorDiagnostics.Meter.CreateCounter<long>(
+        "coordinator.ratelimit.config_reloads", "{reload}", "Reloads of the rate-limit rules by outcome (applied, failed).");
+
+    private ILogger _logger;
+    private readonly bool _shadowMode;
+    private EnvoyRateLimitConfig _current;
+    private string _fingerprint;
+
+    /// <summary>Loads the rules; throws <see cref="EnvoyConfigException"/> (file, line, reason) when they are broken at startup.</summary>
+    /// <param name="path">A file or a directory of <c>.yaml</c>/<c>.yml</c> files; null or empty: no rules (every descriptor answers OK).</param>
+    /// <param name="shadowMode">Every rule in shadow mode (<c>RateLimit:ShadowMode</c>).</param>
+    /// <param name="logger">Where reloads are reported (the host's logger once it exists: <see cref="UseLogger"/>).</param>
+    public EnvoyRateLimitRules(string? path, bool shadowMode, ILogger? logger = null)
+    {
+        Path = string.IsNullOrWhiteSpace(path) ? null : path;
+        _shadowMode = shadowMode;
+        _logger = logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+        (_current, _fingerprint) = Path is null ? (EnvoyRateLimitConfig.Empty.WithShadowMode(shadowMode), "") : Read(Path);
+        LoadedAt = DateTimeOffset.UtcNow;
+    }
+
+    /// <summary>Reports reloads through <paramref name="logger"/> from now on; answers this instance.</summary>
+    public EnvoyRateLimitRules UseLogger(ILogger<EnvoyRateLimitRules> logger)
+    {
+        _logger = logger;
+        return this;
+    }
+
+    /// <summary>The configured path, or null.</summary>
+    public string? Path { get; }
+
+    /// <summary>The rules in force.</summary>
+    public EnvoyRateLimitConfig Current => Volatile.Read(ref _current);
+
+    /// <summary>When the rules in force were loaded.</summary>
+    public DateTimeOffset LoadedAt { get; private set; }
+
+    /// <summary>Why the last reload failed (file, line, reason), or null when the rules in force are the newest.</summary>
+    public string? LastError { get; private set; }
+
+    /// <summary>What <c>/readyz</c> says of the rules.</summary>
+    public string Describe()
+    {
+        var rules = Path is null ? "no rules file" : $"{Current.Domains.Count} domain(s) from {Path}, loaded {LoadedAt:O}";
+        return LastError is null ? rules : $"{rules}; the last reload failed and the rules above still serve: {LastError}";
+    }
+
+    /// <summary>Reads the path again and applies the rules when they changed; answers true when new rules were applied.</summary>
+    public bool Reload()
+    {
+        if (Path is null)
+        {
+            return false;
+        }
+
+        string fingerprint;
+        try
+        {
+            fingerprint = Fingerprint(Path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return Failed($"{Path}: {ex.Message}");
+        }
+
+        if (fingerprint == _fingerprint)
+        {
+            return false;
+        }
+
+        try
+        {
+            var (rules, read) = Read(Path);
+            Volatile.Write(ref _current, rules);
+            (_fingerprint, LoadedAt, LastError) = (read, DateTimeOffset.UtcNow, null);
+            Reloads.Add(1, new KeyValuePair<string, object?>("outcome", "applied"));
+            LogReloaded(_logger, string.Join(", ", rules.Domains), Path);
+            return true;
+        }
+        catch (EnvoyConfigException ex)
+        {
+            _fingerprint = fingerprint; // reported once per broken version
+            return Failed(ex.Message);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return Failed($"{Path}: {ex.Message}");
+        }
+    }
+
+    private bool Failed(string reason)
+    {
+        if (LastError != reason)
+        {
+            Reloads.Add(1, new KeyValuePair<string, object?>("outcome", "failed"));
+            LogReloadFailed(_logger, reason);
+        }
+
+        LastError = reason;
+        return false;
+    }
+
+    private (EnvoyRateLimitConfig Rules, string Fingerprint) Read(string path)
+    {
+        var files = Files(path);
+        var fingerprint = Fingerprint(files);
+        var rules = EnvoyRateLimitConfig.Merge(files.Select(f => EnvoyRateLimitConfig.Parse(File.ReadAllText(f), f)));
+        return (rules.WithShadowMode(_shadowMode), fingerprint);
+    }
+
+    /// <summary>The rule files: the path itself, or the directory's <c>.yaml</c>/<c>.yml</c> files (hidden ones, such as a ConfigMap's <c>..data</c>, skipped; symlinks followed).</summary>
+    private static string[] Files(string path)
+    {
+        if (File.Exists(path))
+        {
+            return [path];
+        }
+
+        if (!Directory.Exists(path))
+        {
+            throw new EnvoyConfigException($"RateLimit:ConfigPath '{path}' is neither a file nor a directory.");
+        }
+
+        return [.. Directory.EnumerateFiles(path)
+            .Where(f => !System.IO.Path.GetFileName(f).StartsWith('.'))
+            .Where(f => f.EndsWith(".yaml", StringComparison.OrdinalIgnoreCase) || f.EndsWith(".yml", StringComparison.OrdinalIgnoreCase))
+            .Order(StringComparer.Ordinal)];
+    }
+
+    private static string Fingerprint(string path) => Fingerprint(Files(path));
+
+    /// <summary>Names and contents (SHA-256): a symlink swap changes what the names read, not their times.</summary>
+    private static string Fingerprint(string[] files)
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        foreach (var file in files)
+        {
+            hash.AppendData(System.Text.Encoding.UTF8.GetBytes(file + "\n"));
+            hash.AppendData(File.ReadAllBytes(file));
+        }
+
+        return Convert.ToHexString(hash.GetHashAndReset());
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Rate-limit rules reloaded: domains {Domains} from {Path}")]
+    private static partial void LogReloaded(ILogger logger, string domains, string path);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Rate-limit rules not reloaded, the last good rules still serve: {Reason}")]
+    private static partial void LogReloadFailed(ILogger logger, string reason);
+}
+
+/// <summary>Looks at <c>RateLimit:ConfigPath</c> every 500 ms and reloads the rules when a file changed (new rules within 2 s).</summary>
+internal sealed class EnvoyRateLimitRulesWatcher(EnvoyRateLimitRules rules) : BackgroundService
+{
+    private static readonly TimeSpan Period = TimeSpan.FromMilliseconds(500);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (rules.Path is null)
+        {
+            return;
+        }
+
+        using var timer = new PeriodicTimer(Period);
+        while (await timer.WaitForNextTickAsync(stoppingToken))
+        {
+            rules.Reload();
+        }
+    }
+}
