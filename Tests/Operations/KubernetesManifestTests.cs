@@ -52,6 +52,25 @@ public sealed class KubernetesManifestTests
     }
 
     [Fact]
+    public void Gateway_MountsTheRateLimitRulesConfigMap_AsItsConfigPath_AndTheRulesParse()
+    {
+        var docs = Documents("gateway.yaml");
+        var template = (YamlMappingNode)Kind(docs, "Deployment")["spec"]["template"];
+        var container = (YamlMappingNode)((YamlSequenceNode)template["spec"]["containers"])[0];
+        var env = ((YamlSequenceNode)container["env"]).Select(Map).ToDictionary(e => e["name"], e => e["value"]);
+        var mount = ((YamlSequenceNode)container["volumeMounts"]).Select(Map).Single(m => m["name"] == "ratelimit-rules");
+        var volume = ((YamlSequenceNode)template["spec"]["volumes"]).Cast<YamlMappingNode>().Single(v => v["name"].ToString() == "ratelimit-rules");
+        var configMap = Kind(docs, "ConfigMap");
+
+        Assert.Equal(env["RateLimit__ConfigPath"], mount["mountPath"]);
+        Assert.Equal(configMap["metadata"]["name"].ToString(), volume["configMap"]["name"].ToString());
+        var files = ((YamlMappingNode)configMap["data"]).Children;
+        Assert.NotEmpty(files);
+        var rules = Orleans.Coordinator.Envoy.EnvoyRateLimitConfig.Merge(files.Select(f => Orleans.Coordinator.Envoy.EnvoyRateLimitConfig.Parse(f.Value.ToString(), f.Key.ToString())));
+        Assert.Contains("edge", rules.Domains);
+    }
+
+    [Fact]
     public void Silo_HasTheRbacOrleansKubernetesHostingNeeds_AndADisruptionBudget()
     {
         var docs = Documents("silo.yaml");
