@@ -153,6 +153,54 @@ public sealed class EnvoyRateLimitConfig
         return new EnvoyRateLimitConfig(domains);
     }
 
+    /// <summary>The rules, one line per rule: <c>{domain}.{path}: {limit}</c> and its flags (what <c>GET /rlconfig</c> answers).</summary>
+    public string Dump()
+    {
+        var lines = new System.Text.StringBuilder();
+        foreach (var (domain, rules) in _domains.OrderBy(d => d.Key, StringComparer.Ordinal))
+        {
+            Walk(domain, rules.Values);
+        }
+
+        return lines.ToString();
+
+        void Walk(string domain, IEnumerable<EnvoyDescriptorRule> level)
+        {
+            foreach (var rule in level.OrderBy(r => r.Path, StringComparer.Ordinal))
+            {
+                var limit = rule.Limit switch
+                {
+                    null => "no limit",
+                    { Unlimited: true } => "unlimited",
+                    { } l => $"{l.RequestsPerUnit} per {l.Unit.Name}",
+                };
+                lines.Append(CultureInfo.InvariantCulture, $"{domain}.{rule.Path}: {limit}");
+                if (rule.Limit?.Name is { } name)
+                {
+                    lines.Append(CultureInfo.InvariantCulture, $", name {name}");
+                }
+
+                if (rule.Limit?.Replaces is { Count: > 0 } replaces)
+                {
+                    lines.Append(CultureInfo.InvariantCulture, $", replaces {string.Join(" ", replaces)}");
+                }
+
+                if (rule.ShadowMode || ShadowMode)
+                {
+                    lines.Append(", shadow_mode");
+                }
+
+                if (rule.DetailedMetric)
+                {
+                    lines.Append(", detailed_metric");
+                }
+
+                lines.Append('\n');
+                Walk(domain, rule.Children.Values);
+            }
+        }
+    }
+
     /// <summary>Where these rules were read from.</summary>
     public string Source { get; private init; } = "";
 

@@ -26,8 +26,10 @@ public sealed partial class EnvoyRateLimitRules : Hosting.IRateLimitRulesReport
     /// <param name="path">A file or a directory of <c>.yaml</c>/<c>.yml</c> files; null or empty: no rules (every descriptor answers OK).</param>
     /// <param name="shadowMode">Every rule in shadow mode (<c>RateLimit:ShadowMode</c>).</param>
     /// <param name="logger">Where reloads are reported (the host's logger once it exists: <see cref="UseLogger"/>).</param>
-    public EnvoyRateLimitRules(string? path, bool shadowMode, ILogger? logger = null)
+    /// <param name="responseHeaders">Answers carry <c>x-ratelimit-*</c> headers for Envoy to add (<c>RateLimit:ResponseHeaders</c>).</param>
+    public EnvoyRateLimitRules(string? path, bool shadowMode, ILogger? logger = null, bool responseHeaders = false)
     {
+        ResponseHeaders = responseHeaders;
         Path = string.IsNullOrWhiteSpace(path) ? null : path;
         _shadowMode = shadowMode;
         _logger = logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
@@ -41,6 +43,9 @@ public sealed partial class EnvoyRateLimitRules : Hosting.IRateLimitRulesReport
         _logger = logger;
         return this;
     }
+
+    /// <summary>Answers carry <c>x-ratelimit-limit</c>, <c>x-ratelimit-remaining</c> and <c>x-ratelimit-reset</c> (envoyproxy/ratelimit's <c>RESPONSE_HEADERS_ENABLED</c>).</summary>
+    public bool ResponseHeaders { get; }
 
     /// <summary>The configured path, or null.</summary>
     public string? Path { get; }

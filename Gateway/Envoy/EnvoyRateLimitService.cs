@@ -48,7 +48,16 @@ internal sealed partial class EnvoyRateLimitService(EnvoyRateLimitRules rules, R
     /// <summary>Longest entry value (paths and addresses fit).</summary>
     public const int MaxEntryValueLength = 1024;
 
-    public override async Task<RateLimitResponse> ShouldRateLimit(RateLimitRequest request, ServerCallContext context)
+    public override Task<RateLimitResponse> ShouldRateLimit(RateLimitRequest request, ServerCallContext context)
+        => DecideAsync(request, headers => context.WriteResponseHeadersAsync(headers));
+
+    /// <summary>
+    /// Decides one request (the gRPC method and the HTTP <c>POST /json</c> endpoint). Throws <see cref="RpcException"/>:
+    /// <c>INVALID_ARGUMENT</c> naming the field, <c>UNAVAILABLE</c> when neither the cluster nor the fallback can decide.
+    /// </summary>
+    /// <param name="request">The request.</param>
+    /// <param name="writeHeaders">Sends the <c>x-coordinator-mode</c> marks of a fallback or degraded answer.</param>
+    internal async Task<RateLimitResponse> DecideAsync(RateLimitRequest request, Func<Grpc.Core.Metadata, Task> writeHeaders)
     {
         Validate(request);
         var requestHits = request.HitsAddend == 0 ? 1L : request.HitsAddend;
@@ -88,7 +97,7 @@ internal sealed partial class EnvoyRateLimitService(EnvoyRateLimitRules rules, R
                 headers.Add("x-ratelimit-status", "degraded");
             }
 
-            await context.WriteResponseHeadersAsync(headers);
+            await writeHeaders(headers);
         }
 
         var response = new RateLimitResponse { OverallCode = outcome.Allowed && !blocked ? Code.Ok : Code.OverLimit };
@@ -98,7 +107,33 @@ internal sealed partial class EnvoyRateLimitService(EnvoyRateLimitRules rules, R
             response.Statuses.Add(plan.Check is not null ? ToStatus(plan, outcome.Results[next++]) : plan.Status!);
         }
 
+        if (rules.ResponseHeaders)
+        {
+            AddRateLimitHeaders(response);
+        }
+
         return response;
+    }
+
+    /// <summary>
+    /// envoyproxy/ratelimit's <c>RESPONSE_HEADERS_ENABLED</c>: the most restrictive status (least remaining) as
+    /// <c>x-ratelimit-limit</c> (<c>{limit}, {limit};w={window s}</c>, the IETF RateLimit header fields draft),
+    /// <c>x-ratelimit-remaining</c> and <c>x-ratelimit-reset</c> (seconds), which Envoy adds to the client's answer.
+    /// </summary>
+    private static void AddRateLimitHeaders(RateLimitResponse response)
+    {
+        var tightest = response.Statuses.Where(s => s.CurrentLimit is not null).MinBy(s => s.LimitRemaining);
+        if (tightest is null)
+        {
+            return;
+        }
+
+        var limit = tightest.CurrentLimit.RequestsPerUnit;
+        var window = (EnvoyUnit.FromProto((int)tightest.CurrentLimit.Unit)?.WindowMs ?? 1_000) / 1_000;
+        var reset = (long)Math.Ceiling(tightest.DurationUntilReset?.ToTimeSpan().TotalSeconds ?? 0);
+        response.ResponseHeadersToAdd.Add(new Orleans.Coordinator.Envoy.Core.HeaderValue { Key = "x-ratelimit-limit", Value = $"{limit}, {limit};w={window}" });
+        response.ResponseHeadersToAdd.Add(new Orleans.Coordinator.Envoy.Core.HeaderValue { Key = "x-ratelimit-remaining", Value = tightest.LimitRemaining.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        response.ResponseHeadersToAdd.Add(new Orleans.Coordinator.Envoy.Core.HeaderValue { Key = "x-ratelimit-reset", Value = reset.ToString(System.Globalization.CultureInfo.InvariantCulture) });
     }
 
     /// <summary>Refuses what no rule can count, naming the field (gRPC INVALID_ARGUMENT).</summary>

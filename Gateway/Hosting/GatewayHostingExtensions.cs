@@ -63,6 +63,7 @@ public static partial class GatewayHostingExtensions
         services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         services.AddOpenApi();
         services.AddGrpc(o => o.Interceptors.Add<GrpcErrorInterceptor>());
+        services.AddGrpcReflection(); // grpcurl works without proto files
         // The standard grpc.health.v1.Health service on the gRPC port: SERVING while the process runs (what /healthz
         // says); readiness, with the cluster and Redis, stays on /readyz.
         services.AddGrpcHealthChecks().AddCheck("process", () => Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult.Healthy());
@@ -80,7 +81,12 @@ public static partial class GatewayHostingExtensions
             throw new EnvoyConfigException("RateLimit:ShadowMode must be true or false.");
         }
 
-        var rules = new EnvoyRateLimitRules(rateLimitPath, shadowMode);
+        if (!bool.TryParse(builder.Configuration["RateLimit:ResponseHeaders"] ?? "false", out var responseHeaders))
+        {
+            throw new EnvoyConfigException("RateLimit:ResponseHeaders must be true or false.");
+        }
+
+        var rules = new EnvoyRateLimitRules(rateLimitPath, shadowMode, responseHeaders: responseHeaders);
         services.AddSingleton(sp => rules.UseLogger(sp.GetRequiredService<ILogger<EnvoyRateLimitRules>>()));
         services.AddSingleton<IRateLimitRulesReport>(sp => sp.GetRequiredService<EnvoyRateLimitRules>());
         services.AddHostedService<EnvoyRateLimitRulesWatcher>();
@@ -150,6 +156,8 @@ public static partial class GatewayHostingExtensions
         app.MapGrpcService<EnvoyRateLimitService>();
         app.MapGrpcService<ExtAuthzService>();
         app.MapGrpcHealthChecksService().AllowAnonymous();
+        app.MapGrpcReflectionService().AllowAnonymous(); // the services' schemas only; calling them still needs a token
+        app.MapEnvoyJsonApi();
         if (info.Mode == GatewayMode.Embedded)
         {
             app.MapEmbeddedDashboard();
