@@ -27,9 +27,11 @@ public sealed partial class EnvoyRateLimitRules : Hosting.IRateLimitRulesReport
     /// <param name="shadowMode">Every rule in shadow mode (<c>RateLimit:ShadowMode</c>).</param>
     /// <param name="logger">Where reloads are reported (the host's logger once it exists: <see cref="UseLogger"/>).</param>
     /// <param name="responseHeaders">Answers carry <c>x-ratelimit-*</c> headers for Envoy to add (<c>RateLimit:ResponseHeaders</c>).</param>
-    public EnvoyRateLimitRules(string? path, bool shadowMode, ILogger? logger = null, bool responseHeaders = false)
+    /// <param name="nearLimitRatio">The share of a limit past which hits count as <c>near_limit</c> (<c>RateLimit:NearLimitRatio</c>, 0.8).</param>
+    public EnvoyRateLimitRules(string? path, bool shadowMode, ILogger? logger = null, bool responseHeaders = false, double nearLimitRatio = 0.8)
     {
         ResponseHeaders = responseHeaders;
+        NearLimitRatio = nearLimitRatio;
         Path = string.IsNullOrWhiteSpace(path) ? null : path;
         _shadowMode = shadowMode;
         _logger = logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
@@ -46,6 +48,9 @@ public sealed partial class EnvoyRateLimitRules : Hosting.IRateLimitRulesReport
 
     /// <summary>Answers carry <c>x-ratelimit-limit</c>, <c>x-ratelimit-remaining</c> and <c>x-ratelimit-reset</c> (envoyproxy/ratelimit's <c>RESPONSE_HEADERS_ENABLED</c>).</summary>
     public bool ResponseHeaders { get; }
+
+    /// <summary>The share of a limit past which hits count as <c>near_limit</c>.</summary>
+    public double NearLimitRatio { get; }
 
     /// <summary>The configured path, or null.</summary>
     public string? Path { get; }

@@ -104,7 +104,20 @@ internal sealed partial class EnvoyRateLimitService(EnvoyRateLimitRules rules, R
         var next = 0;
         foreach (var plan in plans)
         {
-            response.Statuses.Add(plan.Check is not null ? ToStatus(plan, outcome.Results[next++]) : plan.Status!);
+            if (plan.Check is not null)
+            {
+                var result = outcome.Results[next++];
+                response.Statuses.Add(ToStatus(plan, result));
+                EnvoyRateLimitStats.Record(request.Domain, plan.Rule!, plan.Detail, plan.Hits, result.OverLimit, plan.Shadow, EnvoyRateLimitStats.IsNearLimit(result, rules.NearLimitRatio));
+            }
+            else
+            {
+                response.Statuses.Add(plan.Status!);
+                if (plan.Blocked)
+                {
+                    EnvoyRateLimitStats.Record(request.Domain, plan.Rule!, plan.Detail, plan.Hits, over: true, plan.Shadow, nearLimit: false);
+                }
+            }
         }
 
         if (rules.ResponseHeaders)
@@ -196,6 +209,9 @@ internal sealed partial class EnvoyRateLimitService(EnvoyRateLimitRules rules, R
             return new Planned(null, null, false, false, new DescriptorStatus { Code = Code.Ok });
         }
 
+        var ruleName = match.Rule?.Path ?? string.Join('.', entries.Select(e => e.Key));
+        var detail = match.Rule?.DetailedMetric == true ? string.Join('.', entries.Select(e => $"{e.Key}_{e.Value}")) : null;
+        var hits = descriptor.HitsAddend is { } perDescriptor ? (long)Math.Min(perDescriptor, (ulong)RateLimitLimits.MaxCost) : requestHits;
         if (limit.RequestsPerUnit == 0)
         {
             var nowMs = time.GetUtcNow().ToUnixTimeMilliseconds();
@@ -206,12 +222,11 @@ internal sealed partial class EnvoyRateLimitService(EnvoyRateLimitRules rules, R
                 LimitRemaining = 0,
                 DurationUntilReset = Duration.FromTimeSpan(TimeSpan.FromMilliseconds(limit.Unit.WindowMs - (nowMs % limit.Unit.WindowMs))),
             };
-            return new Planned(null, limit, match.ShadowMode, true, status);
+            return new Planned(null, limit, match.ShadowMode, true, status, ruleName, detail, hits);
         }
 
-        var hits = descriptor.HitsAddend is { } perDescriptor ? (long)Math.Min(perDescriptor, (ulong)RateLimitLimits.MaxCost) : requestHits;
         var check = new CounterCheck(GrainKeys.EnvoyCounter(domain, entries), limit.ToPolicy(match.ShadowMode), hits);
-        return new Planned(check, limit, match.ShadowMode, false, null);
+        return new Planned(check, limit, match.ShadowMode, false, null, ruleName, detail, hits);
     }
 
     private static RateLimitResponse.Types.RateLimit ToProto(EnvoyLimit limit) => new()
@@ -234,5 +249,6 @@ internal sealed partial class EnvoyRateLimitService(EnvoyRateLimitRules rules, R
     private static partial void LogUnavailable(ILogger logger, string exceptionType);
 
     /// <summary>What one descriptor needs: a counter check, or a status known without one (no rule, unlimited, or a limit of 0: <paramref name="Blocked"/>).</summary>
-    private sealed record Planned(CounterCheck? Check, EnvoyLimit? Limit, bool Shadow, bool Blocked, DescriptorStatus? Status);
+    /// <summary>One descriptor's plan; <paramref name="Rule"/> and <paramref name="Detail"/> name it in the statistics.</summary>
+    private sealed record Planned(CounterCheck? Check, EnvoyLimit? Limit, bool Shadow, bool Blocked, DescriptorStatus? Status, string? Rule = null, string? Detail = null, long Hits = 0);
 }

@@ -86,7 +86,13 @@ public static partial class GatewayHostingExtensions
             throw new EnvoyConfigException("RateLimit:ResponseHeaders must be true or false.");
         }
 
-        var rules = new EnvoyRateLimitRules(rateLimitPath, shadowMode, responseHeaders: responseHeaders);
+        if (!double.TryParse(builder.Configuration["RateLimit:NearLimitRatio"] ?? "0.8", System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var nearLimitRatio)
+            || nearLimitRatio is <= 0 or > 1)
+        {
+            throw new EnvoyConfigException("RateLimit:NearLimitRatio must be a number above 0 and at most 1 (default 0.8).");
+        }
+
+        var rules = new EnvoyRateLimitRules(rateLimitPath, shadowMode, responseHeaders: responseHeaders, nearLimitRatio: nearLimitRatio);
         services.AddSingleton(sp => rules.UseLogger(sp.GetRequiredService<ILogger<EnvoyRateLimitRules>>()));
         services.AddSingleton<IRateLimitRulesReport>(sp => sp.GetRequiredService<EnvoyRateLimitRules>());
         services.AddHostedService<EnvoyRateLimitRulesWatcher>();

@@ -80,11 +80,39 @@ public sealed class EnvoySurfaceTests
             Assert.Contains("web.ip: 100 per hour, detailed_metric", dump, StringComparison.Ordinal);
             Assert.Equal(HttpStatusCode.Forbidden, dumpByClient.StatusCode);
             Assert.Contains("envoy.service.ratelimit.v3.RateLimitService", services);
+
+            // Per-rule statistics on /metrics: user had 3 hits (2 within, the second near the limit, 1 over); ip's rule
+            // has detailed_metric, so its descriptor's values are a label.
+            string metrics = "";
+            await Wait.UntilAsync(async () =>
+            {
+                metrics = await gateway.CreateClient(null).GetStringAsync("/metrics", Ct);
+                return Value(metrics, "coordinator_ratelimit_total_hits_total", "rule=\"user\"") == 3;
+            }, TimeSpan.FromSeconds(15), "the user rule's total_hits (3) on /metrics");
+            Assert.Equal(2, Value(metrics, "coordinator_ratelimit_within_limit_total", "rule=\"user\""));
+            Assert.Equal(1, Value(metrics, "coordinator_ratelimit_near_limit_total", "rule=\"user\""));
+            Assert.Equal(1, Value(metrics, "coordinator_ratelimit_over_limit_total", "rule=\"user\""));
+            Assert.Equal(1, Value(metrics, "coordinator_ratelimit_total_hits_total", "descriptor=\"ip_10.1.1.1\""));
+            Assert.DoesNotContain("descriptor=\"user_ann\"", metrics, StringComparison.Ordinal); // no detailed_metric: no values
         }
         finally
         {
             File.Delete(file);
         }
+    }
+
+    /// <summary>The value of the first sample of <paramref name="name"/> whose labels hold <paramref name="label"/> (-1: none).</summary>
+    private static double Value(string metrics, string name, string label)
+    {
+        foreach (var line in metrics.Split('\n'))
+        {
+            if (line.StartsWith(name + "{", StringComparison.Ordinal) && line.Contains(label, StringComparison.Ordinal) && line.Contains("domain=\"web\"", StringComparison.Ordinal))
+            {
+                return double.Parse(line[(line.LastIndexOf('}') + 1)..].Trim().Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture);
+            }
+        }
+
+        return -1;
     }
 
     private static RateLimitDescriptor Entry(string key, string value)

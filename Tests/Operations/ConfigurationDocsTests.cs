@@ -29,7 +29,7 @@ public sealed partial class ConfigurationDocsTests
     ];
 
     /// <summary>Keys read without an options class.</summary>
-    private static readonly string[] Extra = ["RateLimit:ConfigFile", "RateLimit:ConfigPath", "RateLimit:ShadowMode", "RateLimit:ResponseHeaders", "Urls", "OTEL_EXPORTER_OTLP_ENDPOINT", "Logging:Console:FormatterName", "Logging:LogLevel:*"];
+    private static readonly string[] Extra = ["RateLimit:ConfigFile", "RateLimit:ConfigPath", "RateLimit:ShadowMode", "RateLimit:ResponseHeaders", "RateLimit:NearLimitRatio", "Urls", "OTEL_EXPORTER_OTLP_ENDPOINT", "Logging:Console:FormatterName", "Logging:LogLevel:*"];
 
     [Fact]
     public void EveryValidatedOptionsClass_IsCheckedAgainstThePage()
