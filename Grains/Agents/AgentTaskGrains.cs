@@ -54,11 +54,7 @@ internal sealed class AgentTaskGrain(
     {
         _saved = state.State.Task;
         _savedOutbox = [.. state.State.Outbox];
-        _relay = new Events.EventOutboxRelay(this, GrainFactory, logger, () => _savedOutbox, RemoveAnnouncedAsync);
-        if (_relay.HasPending)
-        {
-            _relay.ScheduleRetry(TimeSpan.Zero); // announcements an earlier activation could not append
-        }
+        _relay = Events.EventOutboxRelay.Start(this, GrainFactory, logger, () => _savedOutbox, RemoveAnnouncedAsync);
 
         return Task.CompletedTask;
     }
@@ -274,11 +270,7 @@ internal sealed class AgentTaskGrain(
         await _writes.WaitAsync();
         try
         {
-            await state.UpdateAsync(s =>
-            {
-                var removed = s.Outbox.RemoveAll(e => published.Contains(e.SourceKey));
-                return (true, removed > 0);
-            });
+            await state.UpdateAsync(s => (true, Events.EventOutboxRelay.RemoveRelayed(s.Outbox, published)));
         }
         finally
         {

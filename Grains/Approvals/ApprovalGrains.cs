@@ -58,16 +58,8 @@ internal sealed class ApprovalGrain(
     {
         _saved = state.State.Record;
         _savedOutbox = [.. state.State.Outbox];
-        _relay = new Events.EventOutboxRelay(this, GrainFactory, logger, () => _savedOutbox, published => WriteAsync(s =>
-        {
-            var removed = s.Outbox.RemoveAll(e => published.Contains(e.SourceKey));
-            return (s.Record, removed > 0);
-        }));
-        if (_relay.HasPending)
-        {
-            _relay.ScheduleRetry(TimeSpan.Zero); // announcements an earlier activation could not append
-        }
-
+        _relay = Events.EventOutboxRelay.Start(this, GrainFactory, logger, () => _savedOutbox,
+            published => WriteAsync(s => (s.Record, Events.EventOutboxRelay.RemoveRelayed(s.Outbox, published))));
         return Task.CompletedTask;
     }
 

@@ -33,6 +33,25 @@ internal sealed partial class EventOutboxRelay(
     private static readonly TimeSpan RetryAfter = TimeSpan.FromSeconds(5);
     private IGrainTimer? _retry;
 
+    /// <summary>
+    /// Creates the relay of an activating grain and, when its state holds announcements an earlier activation could not
+    /// append, relays them at once.
+    /// </summary>
+    public static EventOutboxRelay Start(Grain grain, IGrainFactory grains, ILogger logger, Func<IReadOnlyList<OutboxEvent>> pending, Func<IReadOnlyCollection<string>, Task> removeAsync)
+    {
+        var relay = new EventOutboxRelay(grain, grains, logger, pending, removeAsync);
+        if (relay.HasPending)
+        {
+            relay.ScheduleRetry(TimeSpan.Zero);
+        }
+
+        return relay;
+    }
+
+    /// <summary>Removes the relayed announcements from a grain's outbox; answers whether any was there (the state changed).</summary>
+    public static bool RemoveRelayed(List<OutboxEvent> outbox, IReadOnlyCollection<string> published)
+        => outbox.RemoveAll(e => published.Contains(e.SourceKey)) > 0;
+
     /// <summary>True while announcements wait in the state.</summary>
     public bool HasPending => pending().Count > 0;
 

@@ -17,16 +17,8 @@ internal sealed class TenantTokenBudgetGrain(
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        _relay = new Events.EventOutboxRelay(this, GrainFactory, logger, () => state.State.Outbox, published => state.UpdateAsync(s =>
-        {
-            var removed = s.Outbox.RemoveAll(e => published.Contains(e.SourceKey));
-            return (true, removed > 0);
-        }));
-        if (_relay.HasPending)
-        {
-            _relay.ScheduleRetry(TimeSpan.Zero); // announcements an earlier activation could not append
-        }
-
+        _relay = Events.EventOutboxRelay.Start(this, GrainFactory, logger, () => state.State.Outbox,
+            published => state.UpdateAsync(s => (true, Events.EventOutboxRelay.RemoveRelayed(s.Outbox, published))));
         return Task.CompletedTask;
     }
 

@@ -71,17 +71,17 @@ public sealed class WebhookSender : IDisposable
             return;
         }
 
-        IPAddress[] addresses;
+        IPAddress[] usable;
         try
         {
-            addresses = IPAddress.TryParse(uri.Host.Trim('[', ']'), out var literal) ? [literal] : await Dns.GetHostAddressesAsync(host, cancellationToken);
+            usable = await UsableAddressesAsync(host, permission, cancellationToken);
         }
         catch (SocketException)
         {
             throw new CoordinatorValidationException("url", $"the host '{host}' does not resolve.");
         }
 
-        if (!addresses.Any(WebhookRules.IsPublic))
+        if (usable.Length == 0)
         {
             throw new CoordinatorValidationException("url", $"the host '{host}' is a private, loopback or link-local address; list it in Webhooks:AllowedHosts to allow it.");
         }
@@ -133,8 +133,7 @@ public sealed class WebhookSender : IDisposable
             throw new DestinationRefusedException($"destination refused: the host '{host}' is not allowed by Webhooks:AllowedHosts");
         }
 
-        var addresses = IPAddress.TryParse(host.Trim('[', ']'), out var literal) ? [literal] : await Dns.GetHostAddressesAsync(host, cancellationToken);
-        var usable = permission == HostPermission.Listed ? addresses : addresses.Where(WebhookRules.IsPublic).ToArray();
+        var usable = await UsableAddressesAsync(host, permission, cancellationToken);
         if (usable.Length == 0)
         {
             throw new DestinationRefusedException($"destination refused: the host '{host}' resolves only to private, loopback or link-local addresses");
@@ -151,6 +150,17 @@ public sealed class WebhookSender : IDisposable
             socket.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// The addresses a host may be reached at: all it resolves to when it is listed by name, else only the public ones
+    /// (one rule for the registration check and for every connection). Throws <see cref="SocketException"/> when it does
+    /// not resolve.
+    /// </summary>
+    private static async Task<IPAddress[]> UsableAddressesAsync(string host, HostPermission permission, CancellationToken cancellationToken)
+    {
+        var addresses = IPAddress.TryParse(host.Trim('[', ']'), out var literal) ? [literal] : await Dns.GetHostAddressesAsync(host, cancellationToken);
+        return permission == HostPermission.Listed ? addresses : [.. addresses.Where(WebhookRules.IsPublic)];
     }
 
     private sealed class DestinationRefusedException(string message) : IOException(message);
