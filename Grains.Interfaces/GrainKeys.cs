@@ -349,6 +349,9 @@ public static class GrainKeys
     /// <summary>The Redis key of a route mapping: <c>{prefix}route:{identifier}</c>, a plain string operators may SET and DEL.</summary>
     public static string RedisRouteKey(string keyPrefix, string identifierKey) => $"{keyPrefix}route:{identifierKey}";
 
+    /// <summary>The key of the one <see cref="Tenants.IRateLimitDomainsGrain"/> of a deployment: <c>fleet</c>.</summary>
+    public const string RateLimitDomains = "fleet";
+
     /// <summary>
     /// The Redis pub/sub channel on which mapping grains announce a changed route (the message is the identifier key),
     /// so gateways drop their cached copy: <c>{prefix}routes:changed</c>.

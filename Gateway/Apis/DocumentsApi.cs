@@ -45,22 +45,7 @@ public static class DocumentsApi
             copies.Store(key, document, generation);
         }
 
-        switch (precondition.Evaluate(document?.Version ?? 0, safeMethod: true))
-        {
-            case PreconditionOutcome.NotModified:
-                context.Response.Headers.ETag = EntityTags.Of(document!.Version);
-                return TypedResults.StatusCode(StatusCodes.Status304NotModified);
-            case PreconditionOutcome.Failed:
-                return ProblemResponses.Result(context, ProblemResponses.PreconditionFailed(document?.Version ?? 0));
-        }
-
-        if (document is null)
-        {
-            return NotFound(context);
-        }
-
-        context.Response.Headers.ETag = EntityTags.Of(document.Version);
-        return TypedResults.Content(document.Json, "application/json", Encoding.UTF8);
+        return EntityTags.ConditionalRead(context, precondition, document?.Version ?? 0, document?.Json, "application/json", () => NotFound(context));
     }
 
     internal static async Task<IResult> Put(string tenant, string name, HttpContext context, IGrainFactory grains, DocumentCopies copies)

@@ -130,7 +130,7 @@ public static class TenantsApi
         return removed ? TypedResults.NoContent() : PolicyNotFound(context, tenantKey, policyKey);
     }
 
-    internal static async Task<Results<ContentHttpResult, StatusCodeHttpResult, ProblemHttpResult>> GetConfig(string tenant, HttpContext context, TenantCache cache, IGrainFactory grains)
+    internal static async Task<IResult> GetConfig(string tenant, HttpContext context, TenantCache cache, IGrainFactory grains)
     {
         if (!GrainKeys.TryTenant(tenant, out var key, out var error))
         {
@@ -147,22 +147,8 @@ public static class TenantsApi
         var document = precondition == VersionPrecondition.None
             ? await cache.GetConfigAsync(key)
             : await grains.Get<ITenantConfigGrain>(key).GetConfigAsync();
-        switch (precondition.Evaluate(document?.Version ?? 0, safeMethod: true))
-        {
-            case PreconditionOutcome.NotModified:
-                context.Response.Headers.ETag = EntityTags.Of(document!.Version);
-                return TypedResults.StatusCode(StatusCodes.Status304NotModified);
-            case PreconditionOutcome.Failed:
-                return ProblemResponses.Result(context, ProblemResponses.PreconditionFailed(document?.Version ?? 0));
-        }
-
-        if (document is null)
-        {
-            return ProblemResponses.Result(context, ProblemResponses.NotFound("tenant-config-not-found", "The tenant has no configuration document."));
-        }
-
-        context.Response.Headers.ETag = EntityTags.Of(document.Version);
-        return TypedResults.Content(document.Json, "application/json", Encoding.UTF8);
+        return EntityTags.ConditionalRead(context, precondition, document?.Version ?? 0, document?.Json, "application/json",
+            () => ProblemResponses.Result(context, ProblemResponses.NotFound("tenant-config-not-found", "The tenant has no configuration document.")));
     }
 
     internal static async Task<Results<ContentHttpResult, ProblemHttpResult>> PutConfig(

@@ -1,6 +1,7 @@
 using System.Diagnostics.Metrics;
 using System.Security.Cryptography;
 using Orleans.Coordinator.Grains.Interfaces;
+using Orleans.Coordinator.Grains.Interfaces.Tenants;
 
 namespace Orleans.Coordinator.Envoy;
 
@@ -17,10 +18,13 @@ public sealed partial class EnvoyRateLimitRules : Hosting.IRateLimitRulesReport
     private static readonly Counter<long> Reloads = CoordinatorDiagnostics.Meter.CreateCounter<long>(
         "coordinator.ratelimit.config_reloads", "{reload}", "Reloads of the rate-limit rules by outcome (applied, failed).");
 
+    private readonly Lock _apply = new();
     private ILogger _logger;
     private readonly bool _shadowMode;
+    private EnvoyRateLimitConfig _files;
     private EnvoyRateLimitConfig _current;
     private string _fingerprint;
+    private FleetRules _fleet = new(0, new Dictionary<string, (long, EnvoyRateLimitConfig)>(StringComparer.Ordinal), [], [], false);
 
     /// <summary>Loads the rules; throws <see cref="EnvoyConfigException"/> (file, line, reason) when they are broken at startup.</summary>
     /// <param name="path">A file or a directory of <c>.yaml</c>/<c>.yml</c> files; null or empty: no rules (every descriptor answers OK).</param>
@@ -35,7 +39,8 @@ public sealed partial class EnvoyRateLimitRules : Hosting.IRateLimitRulesReport
         Path = string.IsNullOrWhiteSpace(path) ? null : path;
         _shadowMode = shadowMode;
         _logger = logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
-        (_current, _fingerprint) = Path is null ? (EnvoyRateLimitConfig.Empty.WithShadowMode(shadowMode), "") : Read(Path);
+        (_files, _fingerprint) = Path is null ? (EnvoyRateLimitConfig.Empty, "") : Read(Path);
+        _current = Combine(_files, _fleet);
         LoadedAt = DateTimeOffset.UtcNow;
     }
 
@@ -64,11 +69,92 @@ public sealed partial class EnvoyRateLimitRules : Hosting.IRateLimitRulesReport
     /// <summary>Why the last reload failed (file, line, reason), or null when the rules in force are the newest.</summary>
     public string? LastError { get; private set; }
 
+    /// <summary>The domains the files define (these win over a domain of the same name written through the API).</summary>
+    public IReadOnlyCollection<string> FileDomains => Volatile.Read(ref _files).Domains;
+
+    /// <summary>The revision of the fleet's domains in force here (0: none received yet, or none written).</summary>
+    public long FleetRevision => Volatile.Read(ref _fleet).Revision;
+
+    /// <summary>True once the fleet's domains were received from the cluster at least once.</summary>
+    public bool FleetReceived => Volatile.Read(ref _fleet).Received;
+
     /// <summary>What <c>/readyz</c> says of the rules.</summary>
     public string Describe()
     {
-        var rules = Path is null ? "no rules file" : $"{Current.Domains.Count} domain(s) from {Path}, loaded {LoadedAt:O}";
+        var fleet = Volatile.Read(ref _fleet);
+        var rules = Path is null ? "no rules file" : $"{FileDomains.Count} domain(s) from {Path}, loaded {LoadedAt:O}";
+        rules += fleet.Received
+            ? $"; {fleet.Domains.Count} domain(s) from the API at revision {fleet.Revision}"
+            : "; the API's domains are not received yet (the cluster did not answer)";
+        if (fleet.Shadowed.Length > 0)
+        {
+            rules += $"; the files' rules serve here for {string.Join(", ", fleet.Shadowed)}, also written through the API";
+        }
+
+        if (fleet.Broken.Length > 0)
+        {
+            rules += $"; API domains not applied here, their previous rules still serve: {string.Join("; ", fleet.Broken)}";
+        }
+
         return LastError is null ? rules : $"{rules}; the last reload failed and the rules above still serve: {LastError}";
+    }
+
+    /// <summary>
+    /// Applies the fleet's domains at <paramref name="set"/>'s revision (an older or equal revision than the one in
+    /// force is ignored): each domain is parsed here; one that does not parse keeps its previous rules and is reported
+    /// in <see cref="Describe"/>. A domain the files define is left to the files. Answers true when rules changed.
+    /// </summary>
+    public bool ApplyFleet(RateLimitDomainSet set)
+    {
+        ArgumentNullException.ThrowIfNull(set);
+        lock (_apply)
+        {
+            var previous = _fleet;
+            if (previous.Received && set.Revision <= previous.Revision)
+            {
+                return false;
+            }
+
+            var domains = new Dictionary<string, (long Version, EnvoyRateLimitConfig Rules)>(StringComparer.Ordinal);
+            var broken = new List<string>();
+            foreach (var document in set.Domains)
+            {
+                if (previous.Domains.TryGetValue(document.Domain, out var kept) && kept.Version == document.Version)
+                {
+                    domains[document.Domain] = kept;
+                    continue;
+                }
+
+                try
+                {
+                    var parsed = EnvoyRateLimitConfig.Parse(document.Text, $"API domain '{document.Domain}' version {document.Version}");
+                    if (parsed.Domains.Count != 1 || !parsed.Domains.Contains(document.Domain))
+                    {
+                        throw new EnvoyConfigException($"API domain '{document.Domain}' version {document.Version}: it must define that one domain.");
+                    }
+
+                    domains[document.Domain] = (document.Version, parsed);
+                }
+                catch (EnvoyConfigException ex)
+                {
+                    broken.Add(ex.Message);
+                    LogReloadFailed(_logger, ex.Message);
+                    if (kept.Rules is not null)
+                    {
+                        domains[document.Domain] = kept;
+                    }
+                }
+            }
+
+            var files = Volatile.Read(ref _files);
+            var shadowed = domains.Keys.Where(d => files.Domains.Contains(d)).Order(StringComparer.Ordinal).ToArray();
+            var fleet = new FleetRules(set.Revision, domains, shadowed, [.. broken], true);
+            Volatile.Write(ref _fleet, fleet);
+            Volatile.Write(ref _current, Combine(files, fleet));
+            Reloads.Add(1, new KeyValuePair<string, object?>("outcome", broken.Count == 0 ? "applied" : "failed"));
+            LogFleetApplied(_logger, set.Revision, string.Join(", ", domains.Keys));
+            return true;
+        }
     }
 
     /// <summary>Reads the path again and applies the rules when they changed; answers true when new rules were applied.</summary>
@@ -97,7 +183,12 @@ public sealed partial class EnvoyRateLimitRules : Hosting.IRateLimitRulesReport
         try
         {
             var (rules, read) = Read(Path);
-            Volatile.Write(ref _current, rules);
+            lock (_apply)
+            {
+                Volatile.Write(ref _files, rules);
+                Volatile.Write(ref _current, Combine(rules, _fleet));
+            }
+
             (_fingerprint, LoadedAt, LastError) = (read, DateTimeOffset.UtcNow, null);
             Reloads.Add(1, new KeyValuePair<string, object?>("outcome", "applied"));
             LogReloaded(_logger, string.Join(", ", rules.Domains), Path);
@@ -130,9 +221,12 @@ public sealed partial class EnvoyRateLimitRules : Hosting.IRateLimitRulesReport
     {
         var files = Files(path);
         var fingerprint = Fingerprint(files);
-        var rules = EnvoyRateLimitConfig.Merge(files.Select(f => EnvoyRateLimitConfig.Parse(File.ReadAllText(f), f)));
-        return (rules.WithShadowMode(_shadowMode), fingerprint);
+        return (EnvoyRateLimitConfig.Merge(files.Select(f => EnvoyRateLimitConfig.Parse(File.ReadAllText(f), f))), fingerprint);
     }
+
+    /// <summary>The files' domains, then each API domain the files do not define; every one in shadow mode when configured.</summary>
+    private EnvoyRateLimitConfig Combine(EnvoyRateLimitConfig files, FleetRules fleet)
+        => EnvoyRateLimitConfig.Merge([files, .. fleet.Domains.Where(d => !files.Domains.Contains(d.Key)).Select(d => d.Value.Rules)]).WithShadowMode(_shadowMode);
 
     /// <summary>The rule files: the path itself, or the directory's <c>.yaml</c>/<c>.yml</c> files (hidden ones, such as a ConfigMap's <c>..data</c>, skipped; symlinks followed).</summary>
     private static string[] Files(string path)
@@ -171,9 +265,20 @@ public sealed partial class EnvoyRateLimitRules : Hosting.IRateLimitRulesReport
     [LoggerMessage(Level = LogLevel.Information, Message = "Rate-limit rules reloaded: domains {Domains} from {Path}")]
     private static partial void LogReloaded(ILogger logger, string domains, string path);
 
+    [LoggerMessage(Level = LogLevel.Information, Message = "Rate-limit domains from the API applied at revision {Revision}: {Domains}")]
+    private static partial void LogFleetApplied(ILogger logger, long revision, string domains);
+
     [LoggerMessage(Level = LogLevel.Error, Message = "Rate-limit rules not reloaded, the last good rules still serve: {Reason}")]
     private static partial void LogReloadFailed(ILogger logger, string reason);
 }
+
+/// <summary>The fleet's domains as parsed here.</summary>
+/// <param name="Revision">The revision of the set they came from.</param>
+/// <param name="Domains">Parsed rules by domain, with the version each was parsed from.</param>
+/// <param name="Shadowed">Domains the files also define (the files' rules serve here).</param>
+/// <param name="Broken">Why domains did not parse here (their previous rules, if any, still serve).</param>
+/// <param name="Received">False until the set was first received.</param>
+internal sealed record FleetRules(long Revision, IReadOnlyDictionary<string, (long Version, EnvoyRateLimitConfig Rules)> Domains, string[] Shadowed, string[] Broken, bool Received);
 
 /// <summary>Looks at <c>RateLimit:ConfigPath</c> every 500 ms and reloads the rules when a file changed (new rules within 2 s).</summary>
 internal sealed class EnvoyRateLimitRulesWatcher(EnvoyRateLimitRules rules) : BackgroundService

@@ -41,6 +41,14 @@ internal static class ClusterClient
             client.UseRedisClustering(_ => { });
             client.AddActivityPropagation();
             client.UseConnectionRetryFilter(new ConnectRetry(TimeSpan.FromSeconds(60)).ShouldRetryAsync);
+            // A silo connection dropped: a watch for the fleet's rate-limit domains may be waiting on that silo.
+            client.AddGatewayCountChangedHandler(sp => (_, e) =>
+            {
+                if (e.NumberOfConnectedGateways < e.PreviousNumberOfConnectedGateways)
+                {
+                    sp.GetRequiredService<Envoy.RateLimitDomainsWatcher>().Restart();
+                }
+            });
         });
 
         builder.Services.AddOptions<RedisClusteringOptions>()

@@ -136,4 +136,32 @@ public static class EntityTags
         match = new VersionMatch(any, [.. strong], [.. weak]);
         return true;
     }
+
+    /// <summary>
+    /// Answers a read of a versioned text under <paramref name="precondition"/> (RFC 9110 section 13.2.2): 304 with the
+    /// ETag when <c>If-None-Match</c> matched, 412 when <c>If-Match</c> failed, <paramref name="notFound"/> when there is
+    /// no text (<paramref name="version"/> 0), else 200 with the text as <paramref name="mediaType"/> and its ETag.
+    /// </summary>
+    public static IResult ConditionalRead(HttpContext context, VersionPrecondition precondition, long version, string? text, string mediaType, Func<IResult> notFound)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(precondition);
+        ArgumentNullException.ThrowIfNull(notFound);
+        switch (precondition.Evaluate(text is null ? 0 : version, safeMethod: true))
+        {
+            case PreconditionOutcome.NotModified:
+                context.Response.Headers.ETag = Of(version);
+                return TypedResults.StatusCode(StatusCodes.Status304NotModified);
+            case PreconditionOutcome.Failed:
+                return ProblemResponses.Result(context, ProblemResponses.PreconditionFailed(text is null ? 0 : version));
+        }
+
+        if (text is null)
+        {
+            return notFound();
+        }
+
+        context.Response.Headers.ETag = Of(version);
+        return TypedResults.Content(text, mediaType, System.Text.Encoding.UTF8);
+    }
 }

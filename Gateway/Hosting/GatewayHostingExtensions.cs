@@ -64,9 +64,15 @@ public static partial class GatewayHostingExtensions
         services.AddOpenApi();
         services.AddGrpc(o => o.Interceptors.Add<GrpcErrorInterceptor>());
         services.AddGrpcReflection(); // grpcurl works without proto files
-        // The standard grpc.health.v1.Health service on the gRPC port: SERVING while the process runs (what /healthz
-        // says); readiness, with the cluster and Redis, stays on /readyz.
-        services.AddGrpcHealthChecks().AddCheck("process", () => Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult.Healthy());
+        // The standard grpc.health.v1.Health service on the gRPC port, run on each Check: NOT_SERVING while this gateway
+        // cannot decide rate limits (the fleet's domains not received yet, or neither the cluster nor Redis answers),
+        // for the whole server ("") and for envoy.service.ratelimit.v3.RateLimitService. /readyz stays the full report.
+        services.AddGrpcHealthChecks(o =>
+            {
+                o.Services.Map("", _ => true);
+                o.Services.Map("envoy.service.ratelimit.v3.RateLimitService", r => r.Tags.Contains("ratelimit"));
+            })
+            .AddCheck<RateLimitDecisionsHealthCheck>("ratelimit-decisions", tags: ["ratelimit"]);
         builder.AddCoordinatorTelemetry("orleans-coordinator-gateway");
         // While no silo is reachable, the Orleans client warns once per message it cannot send: a log line per request
         // at the very moment the gateway must answer fast from the fallback. The breaker's own line says it once.
@@ -96,6 +102,8 @@ public static partial class GatewayHostingExtensions
         services.AddSingleton(sp => rules.UseLogger(sp.GetRequiredService<ILogger<EnvoyRateLimitRules>>()));
         services.AddSingleton<IRateLimitRulesReport>(sp => sp.GetRequiredService<EnvoyRateLimitRules>());
         services.AddHostedService<EnvoyRateLimitRulesWatcher>();
+        services.AddSingleton<RateLimitDomainsWatcher>();
+        services.AddHostedService(sp => sp.GetRequiredService<RateLimitDomainsWatcher>());
         var envoyConfig = rules.Current;
 
         var redis = builder.Configuration.GetSection(CoordinatorRedisOptions.SectionName).Get<CoordinatorRedisOptions>() ?? new();
@@ -164,6 +172,7 @@ public static partial class GatewayHostingExtensions
         app.MapGrpcHealthChecksService().AllowAnonymous();
         app.MapGrpcReflectionService().AllowAnonymous(); // the services' schemas only; calling them still needs a token
         app.MapEnvoyJsonApi();
+        app.MapRateLimitDomainsApi();
         if (info.Mode == GatewayMode.Embedded)
         {
             app.MapEmbeddedDashboard();

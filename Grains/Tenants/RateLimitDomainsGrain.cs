@@ -1,0 +1,148 @@
+using System.Text;
+using Orleans.Coordinator.Grains.Hosting;
+using Orleans.Coordinator.Grains.Infrastructure;
+using Orleans.Coordinator.Grains.Interfaces;
+using Orleans.Coordinator.Grains.Interfaces.Tenants;
+
+namespace Orleans.Coordinator.Grains.Tenants;
+
+/// <summary>The persisted rate-limit domains of a deployment.</summary>
+[GenerateSerializer, Alias("coordinator.RateLimitDomainsState")]
+public sealed class RateLimitDomainsState
+{
+    /// <summary>Grows by one with every change; every domain's version is the revision that wrote it.</summary>
+    [Id(0)]
+    public long Revision { get; set; }
+
+    /// <summary>The domains by name.</summary>
+    [Id(1)]
+    public Dictionary<string, RateLimitDomainDocument> Domains { get; set; } = new(StringComparer.Ordinal);
+}
+
+/// <summary>
+/// Single writer over the fleet's rate-limit domains. Reads and watches interleave with writes and answer the last
+/// saved snapshot; a write completes every waiting watch once it is persisted.
+/// </summary>
+internal sealed class RateLimitDomainsGrain(
+    [PersistentState("ratelimit-domains", CoordinatorStorage.Name)] IPersistentState<RateLimitDomainsState> state) : Grain, IRateLimitDomainsGrain
+{
+    private RateLimitDomainSet _saved = RateLimitDomainSet.Empty;
+    private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        _saved = Snapshot(state.State);
+        return Task.CompletedTask;
+    }
+
+    public Task<RateLimitDomainSet> GetAllAsync() => Task.FromResult(_saved);
+
+    public async Task<RateLimitDomainSet?> WatchAsync(long knownRevision, TimeSpan maxWait)
+    {
+        if (maxWait <= TimeSpan.Zero || maxWait > RateLimitDomainLimits.MaxWatch)
+        {
+            throw new CoordinatorValidationException("maxWait", $"the wait must be above zero and at most {RateLimitDomainLimits.MaxWatch.TotalSeconds} s.");
+        }
+
+        var changed = _changed.Task;
+        if (_saved.Revision != knownRevision)
+        {
+            return _saved;
+        }
+
+        try
+        {
+            await changed.WaitAsync(maxWait);
+        }
+        catch (TimeoutException)
+        {
+            return _saved.Revision != knownRevision ? _saved : null;
+        }
+
+        return _saved;
+    }
+
+    public async Task<TenantConfigWriteResult> PutAsync(string domain, string text, string mediaType, VersionPrecondition precondition)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        ArgumentNullException.ThrowIfNull(precondition);
+        if (!RateLimitDomainLimits.TryDomain(domain, out var error))
+        {
+            throw new CoordinatorValidationException("domain", error);
+        }
+
+        if (mediaType is not ("application/yaml" or "application/json"))
+        {
+            throw new CoordinatorValidationException("mediaType", "the media type must be application/yaml or application/json.");
+        }
+
+        var bytes = Encoding.UTF8.GetByteCount(text);
+        if (bytes > RateLimitDomainLimits.MaxDocumentBytes)
+        {
+            throw new CoordinatorValidationException("body", $"a domain's configuration must be at most {RateLimitDomainLimits.MaxDocumentBytes} bytes.");
+        }
+
+        return await WriteAsync(s =>
+        {
+            var current = s.Domains.GetValueOrDefault(domain);
+            if (precondition.Evaluate(current?.Version ?? 0, safeMethod: false) != PreconditionOutcome.Proceed)
+            {
+                return (new TenantConfigWriteResult(false, current?.Version ?? 0), false);
+            }
+
+            if (current is null && s.Domains.Count >= RateLimitDomainLimits.MaxDomains)
+            {
+                throw new CoordinatorValidationException("domain", $"at most {RateLimitDomainLimits.MaxDomains} domains may be written through the API.");
+            }
+
+            var total = s.Domains.Values.Where(d => d.Domain != domain).Sum(d => (long)Encoding.UTF8.GetByteCount(d.Text)) + bytes;
+            if (total > RateLimitDomainLimits.MaxTotalBytes)
+            {
+                throw new CoordinatorValidationException("body", $"every domain's configuration together must be at most {RateLimitDomainLimits.MaxTotalBytes} bytes.");
+            }
+
+            s.Revision++;
+            s.Domains[domain] = new RateLimitDomainDocument(domain, text, mediaType, s.Revision);
+            return (new TenantConfigWriteResult(true, s.Revision), true);
+        });
+    }
+
+    public Task<TenantConfigWriteResult> DeleteAsync(string domain, VersionPrecondition precondition)
+    {
+        ArgumentNullException.ThrowIfNull(precondition);
+        return WriteAsync(s =>
+        {
+            if (!s.Domains.TryGetValue(domain ?? "", out var current))
+            {
+                return (new TenantConfigWriteResult(false, 0), false);
+            }
+
+            if (precondition.Evaluate(current.Version, safeMethod: false) != PreconditionOutcome.Proceed)
+            {
+                return (new TenantConfigWriteResult(false, current.Version), false);
+            }
+
+            s.Revision++;
+            s.Domains.Remove(current.Domain);
+            return (new TenantConfigWriteResult(true, current.Version), true);
+        });
+    }
+
+    /// <summary>One ETag-checked write; once it is persisted the saved snapshot moves on and every waiting watch is answered.</summary>
+    private async Task<TenantConfigWriteResult> WriteAsync(Func<RateLimitDomainsState, (TenantConfigWriteResult, bool)> decide)
+    {
+        var result = await state.UpdateAsync(decide); // a failed write is reloaded by UpdateAsync and never shown
+        if (state.State.Revision != _saved.Revision)
+        {
+            _saved = Snapshot(state.State);
+            var changed = _changed;
+            _changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            changed.TrySetResult();
+        }
+
+        return result;
+    }
+
+    private static RateLimitDomainSet Snapshot(RateLimitDomainsState s)
+        => new(s.Revision, [.. s.Domains.Values.OrderBy(d => d.Domain, StringComparer.Ordinal)]);
+}
