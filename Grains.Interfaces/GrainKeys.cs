@@ -250,20 +250,34 @@ public static class GrainKeys
     /// separators: two different (domain, entries) never share a key. The <c>#</c> cannot start an escaped tenant,
     /// so these never collide with tenant counters.
     /// </summary>
-    public static string EnvoyCounter(string domain, IEnumerable<(string Key, string Value)> entries)
+    /// <remarks>
+    /// An entry with a pattern in <paramref name="sharedPatterns"/> (envoyproxy/ratelimit's <c>share_threshold</c>) is
+    /// written <c>k==pattern</c> in place of its value, so every value the pattern matches counts on one counter. An
+    /// escaped value never starts with <c>=</c>, so a shared entry never meets an ordinary one.
+    /// </remarks>
+    public static string EnvoyCounter(string domain, IEnumerable<(string Key, string Value)> entries, IReadOnlyList<string?>? sharedPatterns = null)
     {
         ArgumentNullException.ThrowIfNull(entries);
         var builder = new System.Text.StringBuilder("#rls/").Append(EscapeKeyPart(domain)).Append('/');
-        var first = true;
+        var i = 0;
         foreach (var (key, value) in entries)
         {
-            if (!first)
+            if (i > 0)
             {
                 builder.Append('|');
             }
 
-            builder.Append(EscapeKeyPart(key)).Append('=').Append(EscapeKeyPart(value));
-            first = false;
+            builder.Append(EscapeKeyPart(key)).Append('=');
+            if (sharedPatterns?[i] is { } pattern)
+            {
+                builder.Append('=').Append(EscapeKeyPart(pattern));
+            }
+            else
+            {
+                builder.Append(EscapeKeyPart(value));
+            }
+
+            i++;
         }
 
         return builder.ToString();

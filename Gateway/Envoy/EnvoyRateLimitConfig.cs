@@ -40,13 +40,52 @@ public sealed class EnvoyDescriptorRule
     public required string Key { get; init; }
 
     /// <summary>
-    /// The entry value it matches; null matches any value (each value gets its own counter). A value ending in <c>*</c>
-    /// matches every value starting with what precedes it, each matched value with its own counter.
+    /// The entry value it matches; null matches any value (each value gets its own counter). A value holding <c>*</c> is
+    /// a pattern: each <c>*</c> matches zero or more characters (<c>foo*</c>, <c>/api/*/action</c>), and each matched
+    /// value has its own counter unless <see cref="ShareThreshold"/>.
     /// </summary>
     public string? Value { get; init; }
 
-    /// <summary>True when <see cref="Value"/> is a prefix pattern (<c>foo*</c>).</summary>
-    public bool IsWildcard => Value is { Length: > 0 } v && v[^1] == '*';
+    /// <summary>True when <see cref="Value"/> is a pattern (holds <c>*</c>).</summary>
+    public bool IsWildcard => WildcardParts is not null;
+
+    /// <summary>The pattern split at each <c>*</c> (null when <see cref="Value"/> is not a pattern).</summary>
+    public string[]? WildcardParts { get; init; }
+
+    /// <summary>Its position among its siblings: of several patterns that match, the first declared wins (as envoyproxy/ratelimit).</summary>
+    public int Order { get; init; }
+
+    /// <summary>Every value this pattern matches counts on one counter (<c>share_threshold</c>).</summary>
+    public bool ShareThreshold { get; init; }
+
+    /// <summary>Statistics carry the request's value for this entry (<c>value_to_metric</c>).</summary>
+    public bool ValueToMetric { get; init; }
+
+    /// <summary>True when <paramref name="value"/> matches the pattern: each <c>*</c> stands for zero or more characters, the literal parts in order.</summary>
+    public bool Matches(string value)
+    {
+        var parts = WildcardParts!;
+        var first = parts[0];
+        var last = parts[^1];
+        if (value.Length < first.Length + last.Length || !value.StartsWith(first, StringComparison.Ordinal) || !value.EndsWith(last, StringComparison.Ordinal))
+        {
+            return false;
+        }
+
+        var rest = value.AsSpan(first.Length, value.Length - first.Length - last.Length);
+        for (var i = 1; i < parts.Length - 1; i++)
+        {
+            var at = rest.IndexOf(parts[i], StringComparison.Ordinal);
+            if (at < 0)
+            {
+                return false;
+            }
+
+            rest = rest[(at + parts[i].Length)..];
+        }
+
+        return true;
+    }
 
     /// <summary>The rule's path from the domain, e.g. <c>database_users.client_id</c>: its name in statistics.</summary>
     public string Path { get; init; } = "";
@@ -68,14 +107,17 @@ public sealed class EnvoyDescriptorRule
 /// <param name="Limit">The limit (null: no rule applies, answer OK without counting).</param>
 /// <param name="ShadowMode">The matched rule, or the whole configuration, is in shadow mode.</param>
 /// <param name="Rule">The matched rule (null when none).</param>
-public sealed record EnvoyMatch(EnvoyLimit? Limit, bool ShadowMode, EnvoyDescriptorRule? Rule = null);
+/// <param name="SharedPatterns">Per entry, the pattern whose values share one counter (<c>share_threshold</c>), or null; null when none.</param>
+/// <param name="MetricDescriptor">The <c>descriptor</c> label of its statistics (<c>detailed_metric</c> or <c>value_to_metric</c>), or null.</param>
+public sealed record EnvoyMatch(EnvoyLimit? Limit, bool ShadowMode, EnvoyDescriptorRule? Rule = null, string?[]? SharedPatterns = null, string? MetricDescriptor = null);
 
 /// <summary>
 /// A rate-limit configuration in the format of envoyproxy/ratelimit: <c>domain</c>, nested
-/// <c>descriptors</c> with <c>key</c>/<c>value</c>, <c>rate_limit</c> (<c>unit</c>, <c>requests_per_unit</c>,
-/// <c>unlimited</c>, <c>name</c>) and <c>shadow_mode</c>. Matching follows that service: walk the request's
-/// entries down the tree, preferring <c>key_value</c> over <c>key</c>; the limit of the node reached by the
-/// last entry applies.
+/// <c>descriptors</c> with <c>key</c>/<c>value</c> (<c>*</c> patterns allowed), <c>rate_limit</c> (<c>unit</c>,
+/// <c>requests_per_unit</c>, <c>unlimited</c>, <c>name</c>, <c>replaces</c>), <c>shadow_mode</c>,
+/// <c>detailed_metric</c>, <c>value_to_metric</c>, <c>share_threshold</c> and <c>quota_mode</c> (accepted, ignored).
+/// Matching follows that service: walk the request's entries down the tree, preferring <c>key_value</c>, then the first
+/// declared pattern that matches, then <c>key</c>; the limit of the node reached by the last entry applies.
 /// </summary>
 public sealed class EnvoyRateLimitConfig
 {
@@ -195,6 +237,16 @@ public sealed class EnvoyRateLimitConfig
                     lines.Append(", detailed_metric");
                 }
 
+                if (rule.ValueToMetric)
+                {
+                    lines.Append(", value_to_metric");
+                }
+
+                if (rule.ShareThreshold)
+                {
+                    lines.Append(", share_threshold");
+                }
+
                 lines.Append('\n');
                 Walk(domain, rule.Children.Values);
             }
@@ -204,7 +256,12 @@ public sealed class EnvoyRateLimitConfig
     /// <summary>Where these rules were read from.</summary>
     public string Source { get; private init; } = "";
 
-    /// <summary>Finds the rule for one request descriptor of <paramref name="domain"/>.</summary>
+    /// <summary>
+    /// Finds the rule for one request descriptor of <paramref name="domain"/>, as envoyproxy/ratelimit does: each entry
+    /// matches its level's exact <c>key_value</c>, else the first declared pattern of that key that matches, else the
+    /// key alone; the rule reached by the last entry applies (a request with more entries than the rules have levels
+    /// matches nothing).
+    /// </summary>
     public EnvoyMatch Match(string domain, IReadOnlyList<(string Key, string Value)> entries)
     {
         if (!_domains.TryGetValue(domain, out var level) || entries.Count == 0)
@@ -212,18 +269,28 @@ public sealed class EnvoyRateLimitConfig
             return new EnvoyMatch(null, false);
         }
 
+        string?[]? shared = null;
+        var valueToMetric = false;
+        var path = new EnvoyDescriptorRule[entries.Count];
         for (var i = 0; i < entries.Count; i++)
         {
             var (key, value) = entries[i];
-            // As envoyproxy/ratelimit: the exact key_value, then a wildcard value (the longest prefix here), then the key alone.
             if (!level.TryGetValue($"{key}_{value}", out var rule) && (rule = Wildcard(level, key, value)) is null && !level.TryGetValue(key, out rule))
             {
                 return new EnvoyMatch(null, false);
             }
 
+            path[i] = rule;
+            valueToMetric |= rule.ValueToMetric;
+            if (rule.ShareThreshold)
+            {
+                (shared ??= new string?[entries.Count])[i] = rule.Value;
+            }
+
             if (i == entries.Count - 1)
             {
-                return new EnvoyMatch(rule.Limit, rule.ShadowMode || ShadowMode, rule);
+                var metric = rule.DetailedMetric || valueToMetric ? MetricDescriptor(entries, path, shared, rule.DetailedMetric) : null;
+                return new EnvoyMatch(rule.Limit, rule.ShadowMode || ShadowMode, rule, shared, metric);
             }
 
             level = rule.Children;
@@ -232,25 +299,48 @@ public sealed class EnvoyRateLimitConfig
         return new EnvoyMatch(null, false);
     }
 
+    /// <summary>
+    /// The <c>descriptor</c> label: with <c>detailed_metric</c>, every entry's <c>key_value</c>; otherwise (some level has
+    /// <c>value_to_metric</c>) each entry as its rule names it, with the request's value where the rule has
+    /// <c>value_to_metric</c> or names a value. An entry whose values share a counter shows its pattern.
+    /// </summary>
+    private static string MetricDescriptor(IReadOnlyList<(string Key, string Value)> entries, EnvoyDescriptorRule[] path, string?[]? shared, bool detailed)
+    {
+        var label = new System.Text.StringBuilder();
+        for (var i = 0; i < entries.Count; i++)
+        {
+            var (key, value) = entries[i];
+            var rule = path[i];
+            var shown = shared?[i] ?? (detailed || rule.ValueToMetric ? value : rule.Value);
+            label.Append(i == 0 ? "" : ".").Append(key);
+            if (shown is not null)
+            {
+                label.Append('_').Append(shown);
+            }
+        }
+
+        return label.ToString();
+    }
+
     /// <summary>Every rule is in shadow mode (envoyproxy/ratelimit's <c>SHADOW_MODE</c>; <c>RateLimit:ShadowMode</c>).</summary>
     public bool ShadowMode { get; init; }
 
     /// <summary>The same rules with every one in shadow mode when <paramref name="shadow"/> is true.</summary>
     public EnvoyRateLimitConfig WithShadowMode(bool shadow) => new(_domains) { ShadowMode = shadow, Source = Source };
 
+    /// <summary>The first declared pattern of <paramref name="key"/> at this level that <paramref name="value"/> matches.</summary>
     private static EnvoyDescriptorRule? Wildcard(Dictionary<string, EnvoyDescriptorRule> level, string key, string value)
     {
-        EnvoyDescriptorRule? best = null;
+        EnvoyDescriptorRule? first = null;
         foreach (var rule in level.Values)
         {
-            if (rule.IsWildcard && rule.Key == key && value.StartsWith(rule.Value.AsSpan(0, rule.Value!.Length - 1), StringComparison.Ordinal)
-                && (best is null || rule.Value.Length > best.Value!.Length))
+            if (rule.IsWildcard && rule.Key == key && (first is null || rule.Order < first.Order) && rule.Matches(value))
             {
-                best = rule;
+                first = rule;
             }
         }
 
-        return best;
+        return first;
     }
 
     private static Dictionary<string, EnvoyDescriptorRule> ParseDescriptors(string source, YamlMappingNode node, int depth, string parentPath)
@@ -276,7 +366,8 @@ public sealed class EnvoyRateLimitConfig
             var mapping = item as YamlMappingNode ?? throw Error(source, item, "each descriptor must be a mapping with 'key'.");
             foreach (var field in mapping.Children.Keys.OfType<YamlScalarNode>())
             {
-                if (field.Value is not ("key" or "value" or "rate_limit" or "shadow_mode" or "descriptors" or "detailed_metric" or "quota_mode"))
+                if (field.Value is not ("key" or "value" or "rate_limit" or "shadow_mode" or "descriptors" or "detailed_metric" or "quota_mode"
+                    or "value_to_metric" or "share_threshold"))
                 {
                     throw Error(source, field, $"unknown descriptor field '{field.Value}'.");
                 }
@@ -284,9 +375,10 @@ public sealed class EnvoyRateLimitConfig
 
             var key = RequiredScalar(source, mapping, "key");
             var value = OptionalScalar(source, mapping, "value");
-            if (value is { } v && v.IndexOf('*') is var star and >= 0 && star != v.Length - 1)
+            var shareThreshold = OptionalBool(source, mapping, "share_threshold");
+            if (shareThreshold && value?.Contains('*', StringComparison.Ordinal) != true)
             {
-                throw Error(source, mapping, $"value '{v}': a wildcard '*' may only end a value (a prefix match).");
+                throw Error(source, mapping, $"share_threshold is only for a value with a wildcard '*' (key '{key}').");
             }
 
             var id = value is null ? key : $"{key}_{value}";
@@ -299,6 +391,10 @@ public sealed class EnvoyRateLimitConfig
                 Limit = ParseLimit(source, mapping),
                 ShadowMode = OptionalBool(source, mapping, "shadow_mode"),
                 DetailedMetric = OptionalBool(source, mapping, "detailed_metric"),
+                ValueToMetric = OptionalBool(source, mapping, "value_to_metric"),
+                ShareThreshold = shareThreshold,
+                WildcardParts = value?.Contains('*', StringComparison.Ordinal) == true ? value.Split('*') : null,
+                Order = rules.Count,
             };
             foreach (var (childKey, child) in ParseDescriptors(source, mapping, depth + 1, path))
             {

@@ -204,13 +204,19 @@ internal sealed partial class EnvoyRateLimitService(EnvoyRateLimitRules rules, R
             limit = new EnvoyLimit(limit?.Name, @override.RequestsPerUnit, EnvoyUnit.FromProto(@override.Unit)!, false, limit?.Replaces);
         }
 
-        if (limit is null || limit.Unlimited)
+        if (limit is null)
         {
             return new Planned(null, null, false, false, new DescriptorStatus { Code = Code.Ok });
         }
 
+        if (limit.Unlimited)
+        {
+            // As envoyproxy/ratelimit answers an unlimited rule: OK, nothing counted, limit_remaining the largest uint32.
+            return new Planned(null, null, false, false, new DescriptorStatus { Code = Code.Ok, LimitRemaining = uint.MaxValue });
+        }
+
         var ruleName = match.Rule?.Path ?? string.Join('.', entries.Select(e => e.Key));
-        var detail = match.Rule?.DetailedMetric == true ? string.Join('.', entries.Select(e => $"{e.Key}_{e.Value}")) : null;
+        var detail = match.MetricDescriptor;
         var hits = descriptor.HitsAddend is { } perDescriptor ? (long)Math.Min(perDescriptor, (ulong)RateLimitLimits.MaxCost) : requestHits;
         if (limit.RequestsPerUnit == 0)
         {
@@ -225,7 +231,7 @@ internal sealed partial class EnvoyRateLimitService(EnvoyRateLimitRules rules, R
             return new Planned(null, limit, match.ShadowMode, true, status, ruleName, detail, hits);
         }
 
-        var check = new CounterCheck(GrainKeys.EnvoyCounter(domain, entries), limit.ToPolicy(match.ShadowMode), hits);
+        var check = new CounterCheck(GrainKeys.EnvoyCounter(domain, entries, match.SharedPatterns), limit.ToPolicy(match.ShadowMode), hits);
         return new Planned(check, limit, match.ShadowMode, false, null, ruleName, detail, hits);
     }
 

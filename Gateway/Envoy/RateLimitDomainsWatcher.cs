@@ -16,7 +16,8 @@ namespace Orleans.Coordinator.Envoy;
 /// the Orleans client's gateway-count handler calls <see cref="Restart"/> when a silo connection drops.
 /// </summary>
 internal sealed partial class RateLimitDomainsWatcher(
-    EnvoyRateLimitRules rules, IGrainFactory grains, IOptions<CoordinatorClusterOptions> cluster, ILogger<RateLimitDomainsWatcher> logger) : BackgroundService
+    EnvoyRateLimitRules rules, IGrainFactory grains, IOptions<CoordinatorClusterOptions> cluster, IHostApplicationLifetime lifetime,
+    ILogger<RateLimitDomainsWatcher> logger) : BackgroundService
 {
     /// <summary>How long one watch waits at the grain before it is renewed.</summary>
     internal static readonly TimeSpan WatchWait = TimeSpan.FromSeconds(10);
@@ -28,6 +29,20 @@ internal sealed partial class RateLimitDomainsWatcher(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        // Once the host has started: an embedded gateway's silo is up by then (a call before it would only be refused).
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using (lifetime.ApplicationStarted.Register(() => started.TrySetResult()))
+        {
+            try
+            {
+                await started.Task.WaitAsync(stoppingToken);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+
         var known = -1L; // the first watch answers at once with whatever is stored
         var backoff = TimeSpan.FromMilliseconds(250);
         var failing = false;

@@ -151,11 +151,11 @@ public sealed class LiveRulesTests
             domain: api
             descriptors:
               - key: path
-                value: "/v1/*"
-                rate_limit: {unit: minute, requests_per_unit: 2}
-              - key: path
                 value: "/v1/admin*"
                 rate_limit: {unit: minute, requests_per_unit: 1}
+              - key: path
+                value: "/v1/*"
+                rate_limit: {unit: minute, requests_per_unit: 2}
               - key: user
                 rate_limit: {name: per-user, unit: minute, requests_per_unit: 1}
               - key: vip
@@ -168,7 +168,7 @@ public sealed class LiveRulesTests
         var (gateway, client, channel) = await StartAsync(dir);
         try
         {
-            // Wildcards: each matched value has its own counter; the longest prefix wins.
+            // Wildcards: each matched value has its own counter; the first declared pattern that matches wins.
             var a1 = await CallAsync(client, "api", Descriptor(("path", "/v1/orders")));
             var a2 = await CallAsync(client, "api", Descriptor(("path", "/v1/orders")));
             var a3 = await CallAsync(client, "api", Descriptor(("path", "/v1/orders")));
@@ -221,8 +221,8 @@ public sealed class LiveRulesTests
     [Fact]
     public void Format_RefusesWhatItDoesNotKnow_WithTheLine()
     {
-        var middleStar = Assert.Throws<Orleans.Coordinator.Envoy.EnvoyConfigException>(() => Orleans.Coordinator.Envoy.EnvoyRateLimitConfig.Parse(
-            "domain: d\ndescriptors:\n  - key: k\n    value: a*b\n    rate_limit: {unit: second, requests_per_unit: 1}\n", "f.yaml"));
+        var sharedWithoutWildcard = Assert.Throws<Orleans.Coordinator.Envoy.EnvoyConfigException>(() => Orleans.Coordinator.Envoy.EnvoyRateLimitConfig.Parse(
+            "domain: d\ndescriptors:\n  - key: k\n    value: ab\n    share_threshold: true\n    rate_limit: {unit: second, requests_per_unit: 1}\n", "f.yaml"));
         var unknownLimitField = Assert.Throws<Orleans.Coordinator.Envoy.EnvoyConfigException>(() => Orleans.Coordinator.Envoy.EnvoyRateLimitConfig.Parse(
             "domain: d\ndescriptors:\n  - key: k\n    rate_limit: {unit: second, requests_per_unit: 1, burst: 3}\n", "f.yaml"));
         var badReplaces = Assert.Throws<Orleans.Coordinator.Envoy.EnvoyConfigException>(() => Orleans.Coordinator.Envoy.EnvoyRateLimitConfig.Parse(
@@ -231,7 +231,7 @@ public sealed class LiveRulesTests
             Orleans.Coordinator.Envoy.EnvoyRateLimitConfig.Parse(Rule("d", "k", 1), "a.yaml"),
             Orleans.Coordinator.Envoy.EnvoyRateLimitConfig.Parse(Rule("d", "k", 2), "b.yaml")]));
 
-        Assert.Contains("f.yaml line 3", middleStar.Message, StringComparison.Ordinal);
+        Assert.Contains("f.yaml line 3: share_threshold is only for a value with a wildcard", sharedWithoutWildcard.Message, StringComparison.Ordinal);
         Assert.Contains("unknown rate_limit field 'burst'", unknownLimitField.Message, StringComparison.Ordinal);
         Assert.Contains("replaces", badReplaces.Message, StringComparison.Ordinal);
         Assert.Contains("b.yaml: domain 'd' is also defined in a.yaml", twice.Message, StringComparison.Ordinal);
