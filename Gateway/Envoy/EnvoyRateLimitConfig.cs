@@ -148,6 +148,7 @@ public sealed class EnvoyRateLimitConfig
         var stream = new YamlStream();
         try
         {
+            Screen(yaml, source);
             stream.Load(new StringReader(yaml));
         }
         catch (YamlException ex)
@@ -156,6 +157,7 @@ public sealed class EnvoyRateLimitConfig
         }
 
         var domains = new Dictionary<string, Dictionary<string, EnvoyDescriptorRule>>(StringComparer.Ordinal);
+        var rulesSoFar = new System.Runtime.CompilerServices.StrongBox<int>(0);
         foreach (var document in stream.Documents)
         {
             var root = document.RootNode as YamlMappingNode ?? throw Error(source, document.RootNode, "the file must be a mapping with 'domain' and 'descriptors'.");
@@ -165,10 +167,46 @@ public sealed class EnvoyRateLimitConfig
                 throw Error(source, root, $"domain '{domain}' is defined twice.");
             }
 
-            domains[domain] = ParseDescriptors(source, root, depth: 0, parentPath: "");
+            domains[domain] = ParseDescriptors(source, root, depth: 0, parentPath: "", rulesSoFar);
         }
 
         return new EnvoyRateLimitConfig(domains) { Source = source };
+    }
+
+    /// <summary>Deepest nesting of mappings and lists a rules text may have (16 descriptor levels need 37).</summary>
+    private const int MaxNesting = 64;
+
+    /// <summary>Most descriptor rules one text may define.</summary>
+    public const int MaxRules = 10_000;
+
+    /// <summary>
+    /// Reads the text's events before any node is built, refusing anchors and aliases (a few bytes of aliases can stand
+    /// for billions of rules) and nesting deeper than <see cref="MaxNesting"/> (which would exhaust the stack).
+    /// </summary>
+    private static void Screen(string yaml, string source)
+    {
+        var parser = new YamlDotNet.Core.Parser(new StringReader(yaml));
+        var depth = 0;
+        while (parser.MoveNext())
+        {
+            switch (parser.Current)
+            {
+                case YamlDotNet.Core.Events.AnchorAlias alias:
+                    throw new EnvoyConfigException($"{source} line {alias.Start.Line}: aliases (*{alias.Value}) are not allowed; write the rules out.");
+                case YamlDotNet.Core.Events.NodeEvent { Anchor.IsEmpty: false } anchored:
+                    throw new EnvoyConfigException($"{source} line {anchored.Start.Line}: anchors (&{anchored.Anchor}) are not allowed; write the rules out.");
+            }
+
+            if (parser.Current is YamlDotNet.Core.Events.MappingStart or YamlDotNet.Core.Events.SequenceStart && ++depth > MaxNesting)
+            {
+                throw new EnvoyConfigException($"{source} line {parser.Current.Start.Line}: nested more than {MaxNesting} levels deep.");
+            }
+
+            if (parser.Current is YamlDotNet.Core.Events.MappingEnd or YamlDotNet.Core.Events.SequenceEnd)
+            {
+                depth--;
+            }
+        }
     }
 
     /// <summary>
@@ -343,7 +381,7 @@ public sealed class EnvoyRateLimitConfig
         return first;
     }
 
-    private static Dictionary<string, EnvoyDescriptorRule> ParseDescriptors(string source, YamlMappingNode node, int depth, string parentPath)
+    private static Dictionary<string, EnvoyDescriptorRule> ParseDescriptors(string source, YamlMappingNode node, int depth, string parentPath, System.Runtime.CompilerServices.StrongBox<int> rulesSoFar)
     {
         var rules = new Dictionary<string, EnvoyDescriptorRule>(StringComparer.Ordinal);
         if (!node.Children.TryGetValue(new YamlScalarNode("descriptors"), out var list))
@@ -364,6 +402,11 @@ public sealed class EnvoyRateLimitConfig
         foreach (var item in sequence)
         {
             var mapping = item as YamlMappingNode ?? throw Error(source, item, "each descriptor must be a mapping with 'key'.");
+            if (++rulesSoFar.Value > MaxRules)
+            {
+                throw Error(source, item, $"more than {MaxRules} descriptor rules.");
+            }
+
             foreach (var field in mapping.Children.Keys.OfType<YamlScalarNode>())
             {
                 if (field.Value is not ("key" or "value" or "rate_limit" or "shadow_mode" or "descriptors" or "detailed_metric" or "quota_mode"
@@ -396,7 +439,7 @@ public sealed class EnvoyRateLimitConfig
                 WildcardParts = value?.Contains('*', StringComparison.Ordinal) == true ? value.Split('*') : null,
                 Order = rules.Count,
             };
-            foreach (var (childKey, child) in ParseDescriptors(source, mapping, depth + 1, path))
+            foreach (var (childKey, child) in ParseDescriptors(source, mapping, depth + 1, path, rulesSoFar))
             {
                 rule.Children[childKey] = child;
             }

@@ -24,7 +24,7 @@ public sealed partial class EnvoyRateLimitRules : Hosting.IRateLimitRulesReport
     private EnvoyRateLimitConfig _files;
     private EnvoyRateLimitConfig _current;
     private string _fingerprint;
-    private FleetRules _fleet = new(0, new Dictionary<string, (long, EnvoyRateLimitConfig)>(StringComparer.Ordinal), [], [], false);
+    private FleetRules _fleet = new(0, new Dictionary<string, (long, EnvoyRateLimitConfig)>(StringComparer.Ordinal), [], false);
 
     /// <summary>Loads the rules; throws <see cref="EnvoyConfigException"/> (file, line, reason) when they are broken at startup.</summary>
     /// <param name="path">A file or a directory of <c>.yaml</c>/<c>.yml</c> files; null or empty: no rules (every descriptor answers OK).</param>
@@ -86,9 +86,11 @@ public sealed partial class EnvoyRateLimitRules : Hosting.IRateLimitRulesReport
         rules += fleet.Received
             ? $"; {fleet.Domains.Count} domain(s) from the API at revision {fleet.Revision}"
             : "; the API's domains are not received yet (the cluster did not answer)";
-        if (fleet.Shadowed.Length > 0)
+        var files = FileDomains;
+        var shadowed = fleet.Domains.Keys.Where(files.Contains).Order(StringComparer.Ordinal).ToList();
+        if (shadowed.Count > 0)
         {
-            rules += $"; the files' rules serve here for {string.Join(", ", fleet.Shadowed)}, also written through the API";
+            rules += $"; the files' rules serve here for {string.Join(", ", shadowed)}, also written through the API";
         }
 
         if (fleet.Broken.Length > 0)
@@ -147,8 +149,7 @@ public sealed partial class EnvoyRateLimitRules : Hosting.IRateLimitRulesReport
             }
 
             var files = Volatile.Read(ref _files);
-            var shadowed = domains.Keys.Where(d => files.Domains.Contains(d)).Order(StringComparer.Ordinal).ToArray();
-            var fleet = new FleetRules(set.Revision, domains, shadowed, [.. broken], true);
+            var fleet = new FleetRules(set.Revision, domains, [.. broken], true);
             Volatile.Write(ref _fleet, fleet);
             Volatile.Write(ref _current, Combine(files, fleet));
             Reloads.Add(1, new KeyValuePair<string, object?>("outcome", broken.Count == 0 ? "applied" : "failed"));
@@ -275,10 +276,9 @@ public sealed partial class EnvoyRateLimitRules : Hosting.IRateLimitRulesReport
 /// <summary>The fleet's domains as parsed here.</summary>
 /// <param name="Revision">The revision of the set they came from.</param>
 /// <param name="Domains">Parsed rules by domain, with the version each was parsed from.</param>
-/// <param name="Shadowed">Domains the files also define (the files' rules serve here).</param>
 /// <param name="Broken">Why domains did not parse here (their previous rules, if any, still serve).</param>
 /// <param name="Received">False until the set was first received.</param>
-internal sealed record FleetRules(long Revision, IReadOnlyDictionary<string, (long Version, EnvoyRateLimitConfig Rules)> Domains, string[] Shadowed, string[] Broken, bool Received);
+internal sealed record FleetRules(long Revision, IReadOnlyDictionary<string, (long Version, EnvoyRateLimitConfig Rules)> Domains, string[] Broken, bool Received);
 
 /// <summary>Looks at <c>RateLimit:ConfigPath</c> every 500 ms and reloads the rules when a file changed (new rules within 2 s).</summary>
 internal sealed class EnvoyRateLimitRulesWatcher(EnvoyRateLimitRules rules) : BackgroundService

@@ -212,7 +212,8 @@ internal sealed partial class EnvoyRateLimitService(EnvoyRateLimitRules rules, R
         if (limit.Unlimited)
         {
             // As envoyproxy/ratelimit answers an unlimited rule: OK, nothing counted, limit_remaining the largest uint32.
-            return new Planned(null, null, false, false, new DescriptorStatus { Code = Code.Ok, LimitRemaining = uint.MaxValue });
+            // Its limit stays in the plan: an unlimited rule may still replace another by name (as ratelimit.go does).
+            return new Planned(null, limit, false, false, new DescriptorStatus { Code = Code.Ok, LimitRemaining = uint.MaxValue });
         }
 
         var ruleName = match.Rule?.Path ?? string.Join('.', entries.Select(e => e.Key));

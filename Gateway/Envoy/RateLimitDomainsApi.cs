@@ -168,9 +168,21 @@ public static class RateLimitDomainsApi
         };
     }
 
-    /// <summary>The answering gateway applies the change before it answers; the others get it from their watch.</summary>
+    /// <summary>
+    /// The answering gateway applies the change before it answers; the others get it from their watch. The change is
+    /// stored by then, so a failure here does not fail the answer: this gateway's own watch applies it.
+    /// </summary>
     private static async Task ApplyHereAsync(IGrainFactory grains, EnvoyRateLimitRules rules)
-        => rules.ApplyFleet(await Grain(grains).GetAllAsync());
+    {
+        try
+        {
+            rules.ApplyFleet(await Grain(grains).GetAllAsync());
+        }
+        catch (Exception ex) when (ex is OrleansException or TimeoutException or CoordinatorUnavailableException)
+        {
+            // Stored; the watch will bring it.
+        }
+    }
 
     private static IRateLimitDomainsGrain Grain(IGrainFactory grains) => grains.GetGrain<IRateLimitDomainsGrain>(GrainKeys.RateLimitDomains);
 

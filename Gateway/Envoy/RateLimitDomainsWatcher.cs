@@ -71,7 +71,7 @@ internal sealed partial class RateLimitDomainsWatcher(
             {
                 return;
             }
-            catch (OperationCanceledException)
+            catch (OperationCanceledException) when (watch.IsCancellationRequested)
             {
                 LogRestarted(logger, known); // Restart: watch again at once
             }
@@ -113,9 +113,14 @@ internal sealed partial class RateLimitDomainsWatcher(
 /// API would answer OK unenforced), or while neither the grain cluster nor Redis answers (answers would be guesses:
 /// fail-open OK marked degraded). SERVING otherwise, including in fallback mode, where Redis counters enforce.
 /// </summary>
-internal sealed class RateLimitDecisionsHealthCheck(EnvoyRateLimitRules rules, IEnumerable<IReadinessCheck> checks) : IHealthCheck
+internal sealed class RateLimitDecisionsHealthCheck(EnvoyRateLimitRules rules, IEnumerable<IReadinessCheck> checks, TimeProvider time) : IHealthCheck
 {
     private static readonly TimeSpan CheckTimeout = TimeSpan.FromSeconds(2);
+
+    /// <summary>How long one answer about the cluster and Redis serves (a fleet of Envoys checking often costs one probe a second).</summary>
+    private static readonly TimeSpan ReuseFor = TimeSpan.FromSeconds(1);
+
+    private Probe? _last;
 
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
@@ -124,10 +129,26 @@ internal sealed class RateLimitDecisionsHealthCheck(EnvoyRateLimitRules rules, I
             return HealthCheckResult.Unhealthy("the fleet's rate-limit domains were not received from the cluster yet");
         }
 
+        var now = time.GetTimestamp();
+        var last = Volatile.Read(ref _last);
+        if (last is null || time.GetElapsedTime(last.At, now) > ReuseFor)
+        {
+            last = new Probe(now, await ReachableAsync(cancellationToken));
+            Volatile.Write(ref _last, last);
+        }
+
+        return last.Reachable
+            ? HealthCheckResult.Healthy(rules.Describe())
+            : HealthCheckResult.Unhealthy("neither the grain cluster nor Redis answers: rate-limit answers would be guesses");
+    }
+
+    /// <summary>True when the cluster or Redis answers its readiness check within 2 s (or there is none to ask).</summary>
+    private async Task<bool> ReachableAsync(CancellationToken cancellationToken)
+    {
         var all = checks.ToList();
         if (all.Count == 0)
         {
-            return HealthCheckResult.Healthy(rules.Describe());
+            return true;
         }
 
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -144,8 +165,8 @@ internal sealed class RateLimitDecisionsHealthCheck(EnvoyRateLimitRules rules, I
                 return false;
             }
         }));
-        return answers.Any(a => a)
-            ? HealthCheckResult.Healthy(rules.Describe())
-            : HealthCheckResult.Unhealthy("neither the grain cluster nor Redis answers: rate-limit answers would be guesses");
+        return answers.Any(a => a);
     }
+
+    private sealed record Probe(long At, bool Reachable);
 }

@@ -73,6 +73,7 @@ public static partial class GatewayHostingExtensions
                 o.Services.Map("envoy.service.ratelimit.v3.RateLimitService", r => r.Tags.Contains("ratelimit"));
             })
             .AddCheck<RateLimitDecisionsHealthCheck>("ratelimit-decisions", tags: ["ratelimit"]);
+        services.AddSingleton<RateLimitDecisionsHealthCheck>(); // one instance: it reuses its last probe for 1 s
         builder.AddCoordinatorTelemetry("orleans-coordinator-gateway");
         // While no silo is reachable, the Orleans client warns once per message it cannot send: a log line per request
         // at the very moment the gateway must answer fast from the fallback. The breaker's own line says it once.

@@ -9,7 +9,7 @@ namespace Orleans.Coordinator.Grains.Interfaces.Tenants;
 /// <param name="Domain">The domain (1 to <see cref="RateLimitDomainLimits.MaxDomainLength"/> characters).</param>
 /// <param name="Text">The configuration: YAML, or its JSON form (at most <see cref="RateLimitDomainLimits.MaxDocumentBytes"/> bytes of UTF-8).</param>
 /// <param name="MediaType"><c>application/yaml</c> or <c>application/json</c>: how <paramref name="Text"/> is written.</param>
-/// <param name="Version">The domain's version, its ETag: the revision of the set that wrote it, so it never repeats, even across a delete.</param>
+/// <param name="Version">The domain's version, its ETag: the revision of the set that wrote it, so it never repeats, even across a delete or the loss of the stored set.</param>
 [GenerateSerializer, Immutable, Alias("coordinator.RateLimitDomainDocument")]
 public sealed record RateLimitDomainDocument(
     [property: Id(0)] string Domain,
@@ -18,7 +18,7 @@ public sealed record RateLimitDomainDocument(
     [property: Id(3)] long Version);
 
 /// <summary>Every domain written through the API, at one revision of the set.</summary>
-/// <param name="Revision">Grows by one with every change to any domain; 0 before the first.</param>
+/// <param name="Revision">Grows with every change to any domain: the larger of the last revision plus one and the change's time in Unix ms; 0 before the first.</param>
 /// <param name="Domains">The domains, ordered by name.</param>
 [GenerateSerializer, Immutable, Alias("coordinator.RateLimitDomainSet")]
 public sealed record RateLimitDomainSet([property: Id(0)] long Revision, [property: Id(1)] RateLimitDomainDocument[] Domains)

@@ -23,16 +23,31 @@ public sealed class RateLimitDomainsState
 /// Single writer over the fleet's rate-limit domains. Reads and watches interleave with writes and answer the last
 /// saved snapshot; a write completes every waiting watch once it is persisted.
 /// </summary>
+/// <remarks>
+/// Storage is read again every <see cref="RefreshPeriod"/>: while membership changes, a second activation may take a
+/// write, and the watches waiting here would not hear of it; the refresh bounds that to 10 s.
+/// </remarks>
 internal sealed class RateLimitDomainsGrain(
-    [PersistentState("ratelimit-domains", CoordinatorStorage.Name)] IPersistentState<RateLimitDomainsState> state) : Grain, IRateLimitDomainsGrain
+    [PersistentState("ratelimit-domains", CoordinatorStorage.Name)] IPersistentState<RateLimitDomainsState> state,
+    CoordinatorClock clock) : Grain, IRateLimitDomainsGrain
 {
+    private static readonly TimeSpan RefreshPeriod = TimeSpan.FromSeconds(10);
+
     private RateLimitDomainSet _saved = RateLimitDomainSet.Empty;
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
         _saved = Snapshot(state.State);
+        this.RegisterGrainTimer(RefreshAsync, new GrainTimerCreationOptions { DueTime = RefreshPeriod, Period = RefreshPeriod, Interleave = false });
         return Task.CompletedTask;
+    }
+
+    /// <summary>Reads storage again (between writes: the timer does not interleave) and publishes what another activation wrote.</summary>
+    private async Task RefreshAsync(CancellationToken cancellationToken)
+    {
+        await state.ReadStateAsync(cancellationToken);
+        Publish();
     }
 
     public Task<RateLimitDomainSet> GetAllAsync() => Task.FromResult(_saved);
@@ -101,7 +116,7 @@ internal sealed class RateLimitDomainsGrain(
                 throw new CoordinatorValidationException("body", $"every domain's configuration together must be at most {RateLimitDomainLimits.MaxTotalBytes} bytes.");
             }
 
-            s.Revision++;
+            s.Revision = NextRevision(s);
             s.Domains[domain] = new RateLimitDomainDocument(domain, text, mediaType, s.Revision);
             return (new TenantConfigWriteResult(true, s.Revision), true);
         });
@@ -122,7 +137,7 @@ internal sealed class RateLimitDomainsGrain(
                 return (new TenantConfigWriteResult(false, current.Version), false);
             }
 
-            s.Revision++;
+            s.Revision = NextRevision(s);
             s.Domains.Remove(current.Domain);
             return (new TenantConfigWriteResult(true, current.Version), true);
         });
@@ -132,6 +147,13 @@ internal sealed class RateLimitDomainsGrain(
     private async Task<TenantConfigWriteResult> WriteAsync(Func<RateLimitDomainsState, (TenantConfigWriteResult, bool)> decide)
     {
         var result = await state.UpdateAsync(decide); // a failed write is reloaded by UpdateAsync and never shown
+        Publish();
+        return result;
+    }
+
+    /// <summary>When the stored revision moved: the saved snapshot follows and every waiting watch is answered.</summary>
+    private void Publish()
+    {
         if (state.State.Revision != _saved.Revision)
         {
             _saved = Snapshot(state.State);
@@ -139,9 +161,13 @@ internal sealed class RateLimitDomainsGrain(
             _changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             changed.TrySetResult();
         }
-
-        return result;
     }
+
+    /// <summary>
+    /// The next revision: above the last, and at least now in Unix ms, so revisions (and the ETags built from them)
+    /// keep growing even if the stored set was lost (Redis flushed): gateways never take a new set for an old one.
+    /// </summary>
+    private long NextRevision(RateLimitDomainsState s) => Math.Max(s.Revision + 1, clock.NowMs);
 
     private static RateLimitDomainSet Snapshot(RateLimitDomainsState s)
         => new(s.Revision, [.. s.Domains.Values.OrderBy(d => d.Domain, StringComparer.Ordinal)]);

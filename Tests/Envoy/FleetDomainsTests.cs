@@ -33,11 +33,14 @@ public sealed class FleetDomainsApiTests
         using var client = gateway.CreateClient(GatewayHost.ClientToken);
         try
         {
+            var startedMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
             const string Path1 = "/v1/ratelimit/domains/api-dom";
             const string Yaml = "domain: api-dom\ndescriptors:\n  - key: user\n    rate_limit: {unit: minute, requests_per_unit: 2}\n";
             var created = await admin.SendAsync(Put(Path1, Yaml, "application/yaml", ("If-None-Match", "*")), Ct);
             var createdAgain = await admin.SendAsync(Put(Path1, Yaml, "application/yaml", ("If-None-Match", "*")), Ct);
             var tag = created.Headers.ETag?.Tag;
+            // A version is at least the write's time in Unix ms: it never repeats, even if the stored set were lost.
+            Assert.True(long.Parse(tag!.Trim('"'), CultureInfo.InvariantCulture) >= startedMs, $"the version {tag} is at least the write's time {startedMs}");
             // In force on the gateway that answered as soon as it answered: 2 per minute.
             var codes = new List<string>();
             for (var i = 0; i < 3; i++)
@@ -85,6 +88,14 @@ public sealed class FleetDomainsApiTests
             await (await admin.SendAsync(Put("/v1/ratelimit/domains/" + new string('d', 129), "domain: b\n", "application/yaml"), Ct)).AssertBadFieldAsync("domain");
             await (await admin.SendAsync(Put("/v1/ratelimit/domains/b", "domain: b\n", "application/yaml", ("If-Match", "nope")), Ct)).AssertBadFieldAsync("If-Match");
             await (await client.SendAsync(Put("/v1/ratelimit/domains/b", "domain: b\n", "application/yaml"), Ct)).AssertProblemAsync(HttpStatusCode.Forbidden, "forbidden");
+            // Texts that would cost the gateway its stack or its memory are refused before any node is built.
+            var alias = await admin.SendAsync(Put("/v1/ratelimit/domains/b",
+                "domain: b\ndescriptors: &l\n  - key: k\n    rate_limit: {unit: second, requests_per_unit: 1}\nmore: *l\n", "application/yaml"), Ct);
+            await alias.AssertBadFieldAsync("body");
+            Assert.Contains("anchors", await alias.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
+            var deep = await admin.SendAsync(Put("/v1/ratelimit/domains/b", "domain: b\nx: " + new string('[', 20_000) + new string(']', 20_000) + "\n", "application/yaml"), Ct);
+            await deep.AssertBadFieldAsync("body");
+            Assert.Contains("nested more than 64", await deep.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
 
             // Delete: conditional, then the domain answers OK (no rules), and is gone.
             var staleDelete = await admin.SendAsync(Request(HttpMethod.Delete, Path1, ("If-Match", tag!)), Ct);

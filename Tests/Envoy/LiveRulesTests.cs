@@ -218,6 +218,42 @@ public sealed class LiveRulesTests
         }
     }
 
+    [Fact(Timeout = 60_000)]
+    public async Task UnlimitedRule_StillReplacesAnotherByName()
+    {
+        var dir = TempDirectory();
+        await File.WriteAllTextAsync(Path.Combine(dir, "rules.yaml"), """
+            domain: api
+            descriptors:
+              - key: user
+                rate_limit: {name: per-user, unit: minute, requests_per_unit: 1}
+              - key: internal
+                rate_limit:
+                  unlimited: true
+                  replaces: [{name: per-user}]
+            """, Ct);
+        var (gateway, client, channel) = await StartAsync(dir);
+        try
+        {
+            var both1 = await CallAsync(client, "api", Descriptor(("user", "dan")), Descriptor(("internal", "batch")));
+            var both2 = await CallAsync(client, "api", Descriptor(("user", "dan")), Descriptor(("internal", "batch")));
+            var alone1 = await CallAsync(client, "api", Descriptor(("user", "dan")));
+            var alone2 = await CallAsync(client, "api", Descriptor(("user", "dan")));
+
+            Assert.Equal(Code.Ok, both1.OverallCode);
+            Assert.Equal(Code.Ok, both2.OverallCode); // per-user replaced: not evaluated, not charged
+            Assert.Equal(uint.MaxValue, both2.Statuses[1].LimitRemaining);
+            Assert.Equal(Code.Ok, alone1.OverallCode); // its counter was untouched
+            Assert.Equal(Code.OverLimit, alone2.OverallCode);
+        }
+        finally
+        {
+            channel.Dispose();
+            await gateway.DisposeAsync();
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     [Fact]
     public void Format_RefusesWhatItDoesNotKnow_WithTheLine()
     {
