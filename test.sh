@@ -1,17 +1,24 @@
 #!/usr/bin/env bash
-# The one test command: installs redis-server if it is missing, builds, runs every test.
+# The one test command: installs the Debian packages the tests need when missing, builds, runs every test.
 # Extra arguments go to the test runner (e.g. ./test.sh --filter-class "*Redis*").
 set -euo pipefail
 cd "$(dirname "$0")"
 
-if ! command -v redis-server >/dev/null 2>&1 && [ ! -x /usr/bin/redis-server ]; then
-  echo "redis-server is missing: installing Debian's package (the tests run a real Redis)." >&2
+# Debian packages the tests run for real: redis-server (Redis), chromium (the /docs page in a headless browser),
+# prometheus (promtool and a real Prometheus scraping a gateway and a silo).
+missing=()
+for pair in redis-server:/usr/bin/redis-server chromium:/usr/bin/chromium prometheus:/usr/bin/promtool; do
+  package=${pair%%:*}; binary=${pair#*:}
+  [ -x "$binary" ] || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "Installing Debian packages the tests need: ${missing[*]}" >&2
   if [ "$(id -u)" -eq 0 ]; then
     apt-get update
-    DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
   else
     sudo apt-get update
-    sudo DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server
+    sudo DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
   fi
 fi
 

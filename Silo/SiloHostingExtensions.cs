@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using System.Diagnostics;
 using Orleans.Configuration;
 using Orleans.Coordinator.Grains.Hosting;
@@ -53,8 +54,10 @@ public static class SiloHostingExtensions
         services.AddProblemDetails(o => o.CustomizeProblemDetails = context =>
             context.ProblemDetails.Extensions["traceId"] = Activity.Current?.Id ?? context.HttpContext.TraceIdentifier);
         services.AddExceptionHandler<ExceptionProblemHandler>();
-        services.AddSingleton<IReadinessCheck, SiloMembershipCheck>();
-        services.AddSingleton<IReadinessCheck, SiloRedisCheck>();
+        services.AddReadinessCheck<SiloMembershipCheck>("cluster");
+        services.AddReadinessCheck<SiloRedisCheck>("redis");
+        services.AddReadinessGauges();
+        services.AddHostedService<ClusterSilosGauge>();
         builder.AddCoordinatorAuthentication(allowAnonymousWithoutTokens: false, "a silo (its dashboard needs the admin token)");
         builder.AddCoordinatorTelemetry("orleans-coordinator-silo");
         return builder;
@@ -88,35 +91,51 @@ public static class SiloHostingExtensions
         return app;
     }
 
-    /// <summary>Ready once this silo is an active member of the cluster.</summary>
-    private sealed class SiloMembershipCheck(IClusterMembershipService membership, ILocalSiloDetails local) : IReadinessCheck
+    /// <summary>
+    /// <c>coordinator.cluster.silos</c>: the active silos in this silo's membership view, for the "fewer silos than
+    /// expected" alert (deploy/observability/alerts.yaml).
+    /// </summary>
+    private sealed class ClusterSilosGauge(IClusterMembershipService membership) : IHostedService
     {
-        public string Name => "cluster";
+        private static IClusterMembershipService? _membership;
 
-        public Task<string> CheckAsync(CancellationToken cancellationToken)
+        static ClusterSilosGauge() => Orleans.Coordinator.Grains.Interfaces.CoordinatorDiagnostics.Meter.CreateObservableGauge("coordinator.cluster.silos",
+            () => Volatile.Read(ref _membership) is { } m
+                ? [new System.Diagnostics.Metrics.Measurement<int>(m.CurrentSnapshot.Members.Values.Count(s => s.Status == SiloStatus.Active))]
+                : Array.Empty<System.Diagnostics.Metrics.Measurement<int>>(),
+            "{silo}", "Active silos in this silo's view of the cluster membership.");
+
+        public Task StartAsync(CancellationToken cancellationToken)
+        {
+            Volatile.Write(ref _membership, membership);
+            return Task.CompletedTask;
+        }
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+
+    /// <summary>Readiness (<c>cluster</c>): this silo is an active member of the cluster.</summary>
+    private sealed class SiloMembershipCheck(IClusterMembershipService membership, ILocalSiloDetails local) : IHealthCheck
+    {
+        public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
         {
             var snapshot = membership.CurrentSnapshot;
             var status = snapshot.GetSiloStatus(local.SiloAddress);
-            if (status != SiloStatus.Active)
-            {
-                throw new InvalidOperationException($"silo is {status}");
-            }
-
             var active = snapshot.Members.Values.Count(m => m.Status == SiloStatus.Active);
-            return Task.FromResult($"active; {active} active silo(s)");
+            return Task.FromResult(status == SiloStatus.Active
+                ? HealthCheckResult.Healthy($"active; {active} active silo(s)")
+                : HealthCheckResult.Unhealthy($"silo is {status}"));
         }
     }
 
-    /// <summary>Ready when the silo's shared Redis connection answers PING.</summary>
-    private sealed class SiloRedisCheck(CoordinatorRedis redis) : IReadinessCheck
+    /// <summary>Readiness (<c>redis</c>): the silo's shared Redis connection answers PING.</summary>
+    private sealed class SiloRedisCheck(CoordinatorRedis redis) : IHealthCheck
     {
-        public string Name => "redis";
-
-        public async Task<string> CheckAsync(CancellationToken cancellationToken)
+        public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
         {
-            var db = await redis.GetDatabaseAsync();
-            var latency = await db.PingAsync();
-            return $"PING {latency.TotalMilliseconds:0.##} ms";
+            var db = await redis.GetDatabaseAsync().WaitAsync(cancellationToken);
+            var latency = await db.PingAsync().WaitAsync(cancellationToken);
+            return HealthCheckResult.Healthy($"PING {latency.TotalMilliseconds:0.##} ms");
         }
     }
 }

@@ -113,10 +113,8 @@ internal sealed partial class RateLimitDomainsWatcher(
 /// API would answer OK unenforced), or while neither the grain cluster nor Redis answers (answers would be guesses:
 /// fail-open OK marked degraded). SERVING otherwise, including in fallback mode, where Redis counters enforce.
 /// </summary>
-internal sealed class RateLimitDecisionsHealthCheck(EnvoyRateLimitRules rules, IEnumerable<IReadinessCheck> checks, TimeProvider time) : IHealthCheck
+internal sealed class RateLimitDecisionsHealthCheck(EnvoyRateLimitRules rules, IServiceProvider services, TimeProvider time) : IHealthCheck
 {
-    private static readonly TimeSpan CheckTimeout = TimeSpan.FromSeconds(2);
-
     /// <summary>How long one answer about the cluster and Redis serves (a fleet of Envoys checking often costs one probe a second).</summary>
     private static readonly TimeSpan ReuseFor = TimeSpan.FromSeconds(1);
 
@@ -142,30 +140,11 @@ internal sealed class RateLimitDecisionsHealthCheck(EnvoyRateLimitRules rules, I
             : HealthCheckResult.Unhealthy("neither the grain cluster nor Redis answers: rate-limit answers would be guesses");
     }
 
-    /// <summary>True when the cluster or Redis answers its readiness check within 2 s (or there is none to ask).</summary>
+    /// <summary>True when the cluster or Redis answers its readiness check (or there is none to ask).</summary>
     private async Task<bool> ReachableAsync(CancellationToken cancellationToken)
     {
-        var all = checks.ToList();
-        if (all.Count == 0)
-        {
-            return true;
-        }
-
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(CheckTimeout);
-        var answers = await Task.WhenAll(all.Select(async c =>
-        {
-            try
-            {
-                await c.CheckAsync(timeout.Token).WaitAsync(timeout.Token);
-                return true;
-            }
-            catch (Exception) when (!cancellationToken.IsCancellationRequested)
-            {
-                return false;
-            }
-        }));
-        return answers.Any(a => a);
+        var report = await services.GetRequiredService<HealthCheckService>().CheckHealthAsync(r => r.Tags.Contains(HealthEndpoints.ReadyTag), cancellationToken);
+        return report.Entries.Count == 0 || report.Entries.Values.Any(e => e.Status == HealthStatus.Healthy);
     }
 
     private sealed record Probe(long At, bool Reachable);

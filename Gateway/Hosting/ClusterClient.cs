@@ -33,8 +33,8 @@ internal static class ClusterClient
         });
         builder.Services.AddHostedService(sp => new RedisWatchdogService(sp.GetRequiredService<IConnectionMultiplexer>(), sp.GetRequiredService<ILogger<RedisReconnectWatchdog>>()));
         builder.Services.AddSingleton<IStartupCheck>(new RedisReachable(redis));
-        builder.Services.AddSingleton<IReadinessCheck, RedisReadinessCheck>();
-        builder.Services.AddSingleton<IReadinessCheck, ClusterReadinessCheck>();
+        builder.Services.AddReadinessCheck<RedisReadinessCheck>("redis");
+        builder.Services.AddReadinessCheck<ClusterReadinessCheck>("cluster");
 
         builder.UseOrleansClient(client =>
         {

@@ -5,6 +5,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Orleans.Coordinator.Apis;
 using Orleans.Coordinator.Envoy;
 using Orleans.Coordinator.Resilience;
+using Scalar.AspNetCore;
 using Orleans.Coordinator.Tenants;
 using Orleans.Coordinator.Grains.Interfaces.Configuration;
 
@@ -61,7 +62,11 @@ public static partial class GatewayHostingExtensions
         services.AddExceptionHandler<ExceptionProblemHandler>();
         // Body binding failures throw, so the exception handler can name the bad field.
         services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
-        services.AddOpenApi();
+        services.AddOpenApi(o => o.AddDocumentTransformer((document, _, _) =>
+        {
+            HealthOpenApi.Describe(document);
+            return Task.CompletedTask;
+        }));
         services.AddGrpc(o => o.Interceptors.Add<GrpcErrorInterceptor>());
         services.AddGrpcReflection(); // grpcurl works without proto files
         // The standard grpc.health.v1.Health service on the gRPC port, run on each Check: NOT_SERVING while this gateway
@@ -69,10 +74,11 @@ public static partial class GatewayHostingExtensions
         // for the whole server ("") and for envoy.service.ratelimit.v3.RateLimitService. /readyz stays the full report.
         services.AddGrpcHealthChecks(o =>
             {
-                o.Services.Map("", _ => true);
+                o.Services.Map("", r => r.Tags.Contains("ratelimit"));
                 o.Services.Map("envoy.service.ratelimit.v3.RateLimitService", r => r.Tags.Contains("ratelimit"));
             })
             .AddCheck<RateLimitDecisionsHealthCheck>("ratelimit-decisions", tags: ["ratelimit"]);
+        services.AddReadinessGauges();
         services.AddSingleton<RateLimitDecisionsHealthCheck>(); // one instance: it reuses its last probe for 1 s
         builder.AddCoordinatorTelemetry("orleans-coordinator-gateway");
         // While no silo is reachable, the Orleans client warns once per message it cannot send: a log line per request
@@ -129,7 +135,7 @@ public static partial class GatewayHostingExtensions
             mode = GatewayMode.Embedded;
             builder.AddEmbeddedSilo();
             services.AddSingleton(sp => ActivatorUtilities.CreateInstance<ResilienceState>(sp, false));
-            services.AddSingleton<IReadinessCheck, ClusterReadinessCheck>();
+            services.AddReadinessCheck<ClusterReadinessCheck>("cluster");
             auth = builder.AddCoordinatorAuthentication(
                 allowAnonymousWithoutTokens: ListensOnLoopbackOnly(builder.Configuration["urls"] ?? GatewayEndpoints.DefaultUrls),
                 "an embedded gateway listening beyond loopback");
@@ -153,6 +159,10 @@ public static partial class GatewayHostingExtensions
         app.UseAuthorization();
 
         app.MapOpenApi().AllowAnonymous();
+        // An interactive API reference over the OpenAPI document at /docs/ (Scalar; its script is served by the gateway
+        // itself, no CDN). Anonymous like the document: it shows the API, and every call it sends needs a token.
+        app.MapScalarApiReference("/docs", o => o.WithTitle("Orleans.Coordinator API").WithOpenApiRoutePattern("/openapi/{documentName}.json").ExpandAllTags().DisableDefaultFonts())
+            .AllowAnonymous().ExcludeFromDescription();
         app.MapCoordinatorMetrics();
         app.MapCoordinatorHealth(info.Mode == GatewayMode.Embedded ? "embedded" : "cluster");
         app.MapUsersApi();

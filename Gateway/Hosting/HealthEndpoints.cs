@@ -1,4 +1,7 @@
-using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace Orleans.Coordinator.Hosting;
 
@@ -8,16 +11,6 @@ namespace Orleans.Coordinator.Hosting;
 /// <param name="LatencyMs">How long it took.</param>
 /// <param name="Detail">A short, secret-free description.</param>
 public sealed record ReadinessResult(string Name, bool Ready, double LatencyMs, string Detail);
-
-/// <summary>One dependency <c>/readyz</c> checks.</summary>
-public interface IReadinessCheck
-{
-    /// <summary>The check's name in the report.</summary>
-    string Name { get; }
-
-    /// <summary>Checks the dependency; throwing counts as not ready.</summary>
-    Task<string> CheckAsync(CancellationToken cancellationToken);
-}
 
 /// <summary>The gateway's failure mode and breaker states, when it has them (silos do not).</summary>
 public interface IResilienceReport
@@ -48,10 +41,35 @@ public interface IRateLimitRulesReport
 /// <param name="RateLimitRules">The Envoy rate-limit rules in force, and why the last reload failed when it did.</param>
 public sealed record ReadinessReport(string Status, string Deployment, string Mode, IReadOnlyDictionary<string, string> Breakers, IReadOnlyList<ReadinessResult> Checks, string? RateLimitRules = null);
 
-/// <summary><c>/healthz</c> (the process is alive) and <c>/readyz</c> (its dependencies answer).</summary>
+/// <summary>
+/// <c>/healthz</c> (the process is alive) and <c>/readyz</c> (its dependencies answer), served by ASP.NET Core health
+/// checks: each dependency is an <see cref="IHealthCheck"/> tagged <see cref="ReadyTag"/> (2 s timeout), mapped with
+/// <c>MapHealthChecks</c> and written as <see cref="ReadinessReport"/>. The same checks run every 10 s through
+/// <see cref="ReadinessGauges"/>, so Prometheus sees <c>coordinator_ready</c> and <c>coordinator_dependency_ready</c>.
+/// </summary>
 public static class HealthEndpoints
 {
+    /// <summary>The tag of the checks <c>/readyz</c> runs.</summary>
+    public const string ReadyTag = "ready";
+
     private static readonly TimeSpan CheckTimeout = TimeSpan.FromSeconds(2);
+
+    /// <summary>Registers <typeparamref name="TCheck"/> as a dependency <c>/readyz</c> checks, named <paramref name="name"/> (<c>cluster</c>, <c>redis</c>).</summary>
+    public static IServiceCollection AddReadinessCheck<TCheck>(this IServiceCollection services, string name)
+        where TCheck : class, IHealthCheck
+    {
+        services.TryAddSingleton<TCheck>();
+        services.AddHealthChecks().Add(new HealthCheckRegistration(name, sp => sp.GetRequiredService<TCheck>(), HealthStatus.Unhealthy, [ReadyTag], CheckTimeout));
+        return services;
+    }
+
+    /// <summary>Runs the checks every 10 s (after 2 s) into the readiness gauges.</summary>
+    public static IServiceCollection AddReadinessGauges(this IServiceCollection services)
+    {
+        services.Configure<HealthCheckPublisherOptions>(o => (o.Delay, o.Period) = (TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(10)));
+        services.AddSingleton<IHealthCheckPublisher, ReadinessGauges>();
+        return services;
+    }
 
     /// <summary>
     /// Maps both endpoints, anonymous. <c>/readyz</c> fails while any dependency does not answer (the fail-hard
@@ -60,47 +78,81 @@ public static class HealthEndpoints
     /// </summary>
     public static void MapCoordinatorHealth(this IEndpointRouteBuilder app, string deployment)
     {
-        app.MapGet("/healthz", () => TypedResults.Ok(new { status = "ok" }))
-            .AllowAnonymous().WithTags("Health").WithName("Healthz").WithSummary("The process is alive.");
-
-        app.MapGet("/readyz", async (IEnumerable<IReadinessCheck> checks, IServiceProvider services, string? scope, CancellationToken ct) =>
+        app.MapHealthChecks("/healthz", new HealthCheckOptions
             {
-                var results = await Task.WhenAll(checks.Select(c => RunAsync(c, ct)));
-                var ready = scope == "data-plane" ? results.Length == 0 || results.Any(r => r.Ready) : results.All(r => r.Ready);
-                var resilience = services.GetService<IResilienceReport>();
-                var report = new ReadinessReport(
-                    ready ? "ready" : "not-ready",
-                    deployment,
-                    resilience?.ModeWith(Answered(results, "cluster"), Answered(results, "redis")) ?? "normal",
-                    resilience?.Breakers ?? new Dictionary<string, string>(),
-                    results,
-                    services.GetService<IRateLimitRulesReport>()?.Describe());
-                return TypedResults.Json(report, statusCode: ready ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);
+                Predicate = _ => false, // alive: no dependency is asked
+                ResponseWriter = (context, _) => context.Response.WriteAsJsonAsync(new { status = "ok" }),
             })
-            .AllowAnonymous().WithTags("Health").WithName("Readyz").WithSummary("The cluster and Redis answer; reports the mode, the breakers and each dependency's latency.");
+            .AllowAnonymous().WithDisplayName("Healthz");
+
+        app.MapHealthChecks("/readyz", new HealthCheckOptions
+            {
+                Predicate = r => r.Tags.Contains(ReadyTag),
+                ResponseWriter = (context, report) => WriteReadinessAsync(context, report, deployment),
+            })
+            .AllowAnonymous().WithDisplayName("Readyz");
     }
 
-    private static async Task<ReadinessResult> RunAsync(IReadinessCheck check, CancellationToken cancellationToken)
+    /// <summary>Our JSON body of <c>/readyz</c>, and its status (200 ready, 503 not) for the requested scope.</summary>
+    private static Task WriteReadinessAsync(HttpContext context, HealthReport report, string deployment)
     {
-        var started = Stopwatch.GetTimestamp();
-        try
-        {
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            timeout.CancelAfter(CheckTimeout);
-            var detail = await check.CheckAsync(timeout.Token).WaitAsync(timeout.Token);
-            return new ReadinessResult(check.Name, true, Elapsed(started), detail);
-        }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-        {
-            return new ReadinessResult(check.Name, false, Elapsed(started), $"no answer within {CheckTimeout.TotalSeconds:0} s");
-        }
-        catch (Exception ex)
-        {
-            return new ReadinessResult(check.Name, false, Elapsed(started), ex.GetType().Name);
-        }
+        var results = report.Entries.Select(e => new ReadinessResult(
+            e.Key,
+            e.Value.Status == HealthStatus.Healthy,
+            Math.Round(e.Value.Duration.TotalMilliseconds, 2),
+            e.Value.Status == HealthStatus.Healthy ? e.Value.Description ?? "" : Why(e.Value))).ToList();
+        var ready = context.Request.Query["scope"] == "data-plane" ? results.Count == 0 || results.Any(r => r.Ready) : results.All(r => r.Ready);
+        var services = context.RequestServices;
+        var resilience = services.GetService<IResilienceReport>();
+        var body = new ReadinessReport(
+            ready ? "ready" : "not-ready",
+            deployment,
+            resilience?.ModeWith(Answered(results, "cluster"), Answered(results, "redis")) ?? "normal",
+            resilience?.Breakers ?? new Dictionary<string, string>(),
+            results,
+            services.GetService<IRateLimitRulesReport>()?.Describe());
+        context.Response.StatusCode = ready ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable;
+        return context.Response.WriteAsJsonAsync(body);
     }
 
-    private static bool Answered(ReadinessResult[] results, string name) => results.All(r => r.Name != name || r.Ready);
+    /// <summary>Why a check failed, without secrets: its description, or the exception's type, or the timeout.</summary>
+    private static string Why(HealthReportEntry entry) => entry.Exception switch
+    {
+        OperationCanceledException => $"no answer within {CheckTimeout.TotalSeconds:0} s",
+        { } ex when entry.Description is null or "" || entry.Description == ex.Message => ex.GetType().Name,
+        _ => entry.Description ?? "not ready",
+    };
 
-    private static double Elapsed(long started) => Math.Round(Stopwatch.GetElapsedTime(started).TotalMilliseconds, 2);
+    private static bool Answered(IReadOnlyList<ReadinessResult> results, string name) => results.All(r => r.Name != name || r.Ready);
+}
+
+/// <summary>
+/// Publishes each periodic run of the readiness checks as gauges: <c>coordinator.ready</c> (1 when every check passed,
+/// 0 otherwise: what <c>/readyz</c> would answer) and <c>coordinator.dependency.ready</c> by <c>check</c>.
+/// </summary>
+internal sealed class ReadinessGauges : IHealthCheckPublisher
+{
+    private static HealthReport? _last;
+
+    static ReadinessGauges()
+    {
+        Orleans.Coordinator.Grains.Interfaces.CoordinatorDiagnostics.Meter.CreateObservableGauge("coordinator.ready", () =>
+            Volatile.Read(ref _last) is { } report ? [new Measurement<int>(Ready(report).All(e => e.Value) ? 1 : 0)] : Array.Empty<Measurement<int>>(),
+            "{ready}", "1 when every readiness check passed in the last run (what /readyz answers), 0 otherwise.");
+        Orleans.Coordinator.Grains.Interfaces.CoordinatorDiagnostics.Meter.CreateObservableGauge("coordinator.dependency.ready", () =>
+            Volatile.Read(ref _last) is { } report
+                ? Ready(report).Select(e => new Measurement<int>(e.Value ? 1 : 0, new KeyValuePair<string, object?>("check", e.Key)))
+                : [],
+            "{ready}", "1 when the dependency's readiness check passed in the last run, 0 otherwise, by check.");
+    }
+
+    public Task PublishAsync(HealthReport report, CancellationToken cancellationToken)
+    {
+        Volatile.Write(ref _last, report);
+        return Task.CompletedTask;
+    }
+
+    private static IEnumerable<KeyValuePair<string, bool>> Ready(HealthReport report)
+        => report.Entries.Where(e => e.Value.Tags.Contains(HealthEndpoints.ReadyTag))
+            .Select(e => new KeyValuePair<string, bool>(e.Key, e.Value.Status == HealthStatus.Healthy));
 }

@@ -23,13 +23,26 @@ public enum ServedMode
 /// gateway is in. In embedded mode there is nothing remote to guard: <see cref="Enabled"/> is false and
 /// callers use the grains directly.
 /// </summary>
-public sealed partial class ResilienceState : Hosting.IResilienceReport
+public sealed partial class ResilienceState : Hosting.IResilienceReport, IDisposable
 {
     private static readonly Counter<long> ModeAnswers = CoordinatorDiagnostics.Meter.CreateCounter<long>(
         "coordinator.resilience.answers", "{answer}", "Answers served in fallback or degraded mode, by feature and mode.");
 
     private static readonly Counter<long> BreakerTransitions = CoordinatorDiagnostics.Meter.CreateCounter<long>(
         "coordinator.breaker.transitions", "{transition}", "Circuit breaker state changes, by dependency and new state.");
+
+    /// <summary>The enabled states of this process (one per gateway), for <c>coordinator.breaker.state</c>.</summary>
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<ResilienceState, byte> Live = new();
+
+    static ResilienceState()
+    {
+        CoordinatorDiagnostics.Meter.CreateObservableGauge("coordinator.breaker.state", () => Live.Keys.SelectMany(s => new[]
+            {
+                new Measurement<int>((int)s.Cluster.Breaker.State, new KeyValuePair<string, object?>("dependency", "cluster")),
+                new Measurement<int>((int)s.Redis.Breaker.State, new KeyValuePair<string, object?>("dependency", "redis")),
+            }),
+            "{state}", "Each circuit breaker's state by dependency: 0 closed, 1 half-open, 2 open.");
+    }
 
     private readonly ILogger<ResilienceState> _logger;
 
@@ -49,7 +62,14 @@ public sealed partial class ResilienceState : Hosting.IResilienceReport
         Redis = new DependencyGuard(new CircuitBreaker("redis", o.BreakerFailureThreshold, o.BreakerOpenFor, time), o.DataPlaneTimeout, DependencyGuard.IsRedisOutage);
         Cluster.Breaker.StateChanged += OnStateChanged;
         Redis.Breaker.StateChanged += OnStateChanged;
+        if (enabled)
+        {
+            Live.TryAdd(this, 0);
+        }
     }
+
+    /// <summary>Leaves the breaker gauge (the host is done with this gateway).</summary>
+    public void Dispose() => Live.TryRemove(this, out _);
 
     /// <summary>False in embedded mode: no timeouts, breakers or fallback.</summary>
     public bool Enabled { get; }

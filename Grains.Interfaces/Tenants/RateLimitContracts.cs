@@ -90,7 +90,7 @@ public static class RateLimitLimits
     /// <summary>
     /// Throws <see cref="CoordinatorValidationException"/> naming the first bad field: <c>algorithm</c> not one of the
     /// three; <c>limit</c> outside 1 to <see cref="MaxLimit"/>; <c>windowMs</c> outside <see cref="MinWindowMs"/> to
-    /// <see cref="MaxWindowMs"/> (window algorithms); <c>refillPerSecond</c> not a number from
+    /// <see cref="MaxWindowMs"/> (window algorithms); <c>refillPerSecond</c> not finite (any algorithm), or not from
     /// <see cref="MinRefillPerSecond"/> to <see cref="MaxRefillPerSecond"/> (token bucket).
     /// </summary>
     public static void Validate(RateLimitPolicy policy)
@@ -104,6 +104,12 @@ public static class RateLimitLimits
         if (policy.Limit < 1 || policy.Limit > MaxLimit)
         {
             throw new CoordinatorValidationException("limit", $"limit must be between 1 and {MaxLimit}.");
+        }
+
+        // Whatever the algorithm: the policy is stored as JSON, which has no NaN or Infinity.
+        if (!double.IsFinite(policy.RefillPerSecond))
+        {
+            throw new CoordinatorValidationException("refillPerSecond", "refillPerSecond must be a finite number.");
         }
 
         if (policy.Algorithm == RateLimitAlgorithm.TokenBucket)

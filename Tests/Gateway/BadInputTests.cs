@@ -71,6 +71,15 @@ public sealed class BadInputTests(EmbeddedGatewayFixture fixture)
     public async Task AcquireConnection_BadBody_Returns400NamingField(string body, string field)
         => await (await Http.PostRawAsync($"/v1/users/{TestKeys.User()}/connections", body)).AssertBadFieldAsync(field);
 
+    /// <summary>The fuzzer's find: a non-finite refillPerSecond on a window policy reached storage, whose JSON has no NaN (503).</summary>
+    [Theory]
+    [InlineData("""{"algorithm":"fixedWindow","limit":1,"windowMs":100,"refillPerSecond":"NaN","shadow":false}""")]
+    [InlineData("""{"algorithm":"slidingWindow","limit":5,"windowMs":1000,"refillPerSecond":"Infinity"}""")]
+    [InlineData("""{"algorithm":"fixedWindow","limit":5,"windowMs":1000,"refillPerSecond":"-Infinity"}""")]
+    [InlineData("""{"algorithm":"tokenBucket","limit":5,"refillPerSecond":"NaN"}""")]
+    public async Task PutPolicy_NonFiniteRefill_AnyAlgorithm_Returns400NamingRefillPerSecond(string body)
+        => await (await Http.PutRawAsync($"/v1/tenants/{TestKeys.User("t")}/policies/p", body)).AssertBadFieldAsync("refillPerSecond");
+
     [Fact]
     public async Task AcquireConnection_UnknownFields_AreIgnored()
     {

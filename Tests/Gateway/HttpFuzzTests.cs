@@ -263,6 +263,11 @@ public sealed class HttpFuzzTests(FuzzGatewayFixture fixture, ITestOutputHelper 
         ["address"] = ["\"10.0.0.1:5000\""],
         ["version"] = ["\"1.0\""],
         ["metadata"] = ["{\"zone\":\"a\"}", "{}"],
+        ["agent"] = ["\"agent-1\""],
+        ["action"] = ["\"refund\"", "\"tool.call\""],
+        ["payload"] = ["{\"amount\":10}", "{}"],
+        ["expiresInMs"] = ["60000", "1000"],
+        ["sessionId"] = ["\"s-1\""],
     };
 
     private int _bodies;

@@ -17,6 +17,9 @@ public static class HttpAssertions
     public static Task<HttpResponseMessage> PostRawAsync(this HttpClient client, string path, string body, string contentType = "application/json")
         => client.PostAsync(path, new StringContent(body, Encoding.UTF8, contentType), TestContext.Current.CancellationToken);
 
+    public static Task<HttpResponseMessage> PutRawAsync(this HttpClient client, string path, string body, string contentType = "application/json")
+        => client.PutAsync(path, new StringContent(body, Encoding.UTF8, contentType), TestContext.Current.CancellationToken);
+
     public static async Task<JsonElement> JsonAsync(this HttpResponseMessage response)
     {
         var text = await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
