@@ -131,6 +131,37 @@ public static class GrainKeys
         return grainKey is not null;
     }
 
+    private const string TenantChangePrefix = "#tenant\n";
+
+    /// <summary>
+    /// The announcement that a tenant's policy (or, with <paramref name="policy"/> null, its configuration document)
+    /// changed, on <see cref="RedisRouteChangesChannel"/>, so every gateway drops its copy: <c>#tenant\n{tenant}\n{policy}</c>.
+    /// Neither part holds a line break (their character sets exclude it).
+    /// </summary>
+    public static string TenantChange(string tenant, string? policy) => $"{TenantChangePrefix}{tenant}\n{policy}";
+
+    /// <summary>Reads a <see cref="TenantChange"/> announcement (<paramref name="policy"/> null: the configuration document); false for anything else.</summary>
+    public static bool TryParseTenantChange(string message, [NotNullWhen(true)] out string? tenant, out string? policy)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        (tenant, policy) = (null, null);
+        if (!message.StartsWith(TenantChangePrefix, StringComparison.Ordinal))
+        {
+            return false;
+        }
+
+        var rest = message[TenantChangePrefix.Length..];
+        var split = rest.IndexOf('\n', StringComparison.Ordinal);
+        if (split < 0)
+        {
+            return false;
+        }
+
+        tenant = rest[..split];
+        policy = split == rest.Length - 1 ? null : rest[(split + 1)..];
+        return true;
+    }
+
     private const string ResponseCacheChangePrefix = "#cache\n";
 
     /// <summary>

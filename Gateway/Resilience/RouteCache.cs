@@ -137,11 +137,19 @@ public sealed class RouteCache(IOptions<MappingOptions> options, TimeProvider ti
 /// in between. When Redis refuses the subscription (an ACL user without <c>subscribe</c> on the channel), the gateway
 /// keeps no copies at all and says so once in the log.
 /// </summary>
+/// <remarks>
+/// It also listens to Redis keyspace notifications of route keys (<c>__keyspace@{db}__:{prefix}route:*</c>), so a route
+/// written with <c>redis-cli SET/DEL</c> evicts this gateway's copy at once (silos, with
+/// <c>Redis:ConfigureKeyspaceEvents</c>, turn the notifications on), and to tenant announcements
+/// (<see cref="GrainKeys.TenantChange"/>), so a policy or configuration changed through any gateway is dropped here too.
+/// </remarks>
 internal sealed partial class RouteChangeFeed(
     IConnectionMultiplexer multiplexer, RouteCache cache, ResponseCacheCopies copies, Tenants.DocumentCopies documents,
-    IOptions<CoordinatorRedisOptions> redis, ILogger<RouteChangeFeed> logger)
+    Tenants.TenantCache tenants, IOptions<CoordinatorRedisOptions> redis, ILogger<RouteChangeFeed> logger)
     : BackgroundService
 {
+    private readonly string _routePrefix = GrainKeys.RedisRouteKey(redis.Value.KeyPrefix, "");
+
     private const string ProbePrefix = "\u0001probe:";
     private static readonly TimeSpan RetryEvery = TimeSpan.FromSeconds(2);
     private readonly SemaphoreSlim _confirm = new(0);
@@ -192,6 +200,7 @@ internal sealed partial class RouteChangeFeed(
             {
                 var queue = await multiplexer.GetSubscriber().SubscribeAsync(_channel);
                 queue.OnMessage(OnMessage);
+                await SubscribeToRouteKeysAsync();
                 return true;
             }
             catch (RedisServerException ex)
@@ -203,6 +212,29 @@ internal sealed partial class RouteChangeFeed(
             {
                 await Task.Delay(RetryEvery, stoppingToken);
             }
+        }
+    }
+
+    /// <summary>Keyspace events of route keys evict copies; refused (an ACL without the channel) only costs that speed-up.</summary>
+    private async Task SubscribeToRouteKeysAsync()
+    {
+        try
+        {
+            var db = multiplexer.GetDatabase().Database;
+            var keys = await multiplexer.GetSubscriber().SubscribeAsync(RedisChannel.Pattern($"__keyspace@{db}__:{_routePrefix}*"));
+            keys.OnMessage(message =>
+            {
+                var channel = message.Channel.ToString();
+                var at = channel.IndexOf(_routePrefix, StringComparison.Ordinal);
+                if (at >= 0)
+                {
+                    cache.Evict(channel[(at + _routePrefix.Length)..]);
+                }
+            });
+        }
+        catch (RedisServerException ex)
+        {
+            LogKeyspaceRefused(logger, ex.Message);
         }
     }
 
@@ -270,6 +302,20 @@ internal sealed partial class RouteChangeFeed(
             return;
         }
 
+        if (GrainKeys.TryParseTenantChange(text, out var tenant, out var policy))
+        {
+            if (policy is null)
+            {
+                tenants.InvalidateConfig(tenant);
+            }
+            else
+            {
+                tenants.InvalidatePolicy(tenant, policy);
+            }
+
+            return;
+        }
+
         cache.Evict(text);
     }
 
@@ -294,6 +340,9 @@ internal sealed partial class RouteChangeFeed(
         _confirm.Dispose();
         base.Dispose();
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Redis refused the subscription to route keys' keyspace events ({Reason}): routes written with redis-cli reach this gateway's copies within Mappings:GatewayCacheTtl.")]
+    private static partial void LogKeyspaceRefused(ILogger logger, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Redis refused the subscription to route announcements ({Reason}): this gateway keeps no route or response-cache copies (every lookup asks the grain). Give the ACL user +subscribe and the channel (deploy/redis/users.acl).")]
     private static partial void LogRefused(ILogger logger, string reason);

@@ -30,6 +30,13 @@ public sealed class CoordinatorRedisOptions : IValidatableOptions
     /// <summary>True when a connection string is configured.</summary>
     public bool IsConfigured => !string.IsNullOrWhiteSpace(ConnectionString);
 
+    /// <summary>
+    /// Silos add <c>K$g</c> to Redis's <c>notify-keyspace-events</c> at start when it lacks them (through <c>CONFIG SET</c>,
+    /// when Redis allows it), so routes written with <c>redis-cli SET/DEL</c> are seen at once. False: leave the server's
+    /// setting alone (set it in redis.conf; without it such changes are seen within <c>Mappings:CacheTtl</c>).
+    /// </summary>
+    public bool ConfigureKeyspaceEvents { get; set; } = true;
+
     /// <summary>Describes every problem with these options; empty when they are usable.</summary>
     public IEnumerable<string> Validate()
     {

@@ -56,6 +56,7 @@ public static class CoordinatorSiloBuilderExtensions
                 o.RangeLeaseDuration = TimeSpan.FromSeconds(5);
             });
 
+        services.TryAddSingleton<Routing.RouteChangeStamps>();
         var redis = builder.Configuration.GetSection(CoordinatorRedisOptions.SectionName).Get<CoordinatorRedisOptions>() ?? new();
         if (!redis.IsConfigured)
         {
@@ -72,6 +73,7 @@ public static class CoordinatorSiloBuilderExtensions
         services.AddHostedService(sp => sp.GetRequiredService<RedisStartupCheck>());
         services.AddSingleton<IStartupCheck>(sp => sp.GetRequiredService<RedisStartupCheck>());
         services.TryAddSingleton<IRouteStore, RedisRouteStore>();
+        services.AddHostedService<Routing.RouteKeyspaceListener>(); // redis-cli SET/DEL of a route reaches its grain at once
         services.TryAddSingleton<IFallbackLeases, RedisFallbackLeases>();
         services.TryAddSingleton<IJtiStore, RedisJtiStore>();
         // State in Redis outlives the process: its secrets must come from configuration.

@@ -12,19 +12,44 @@ namespace Orleans.Coordinator.Grains.Routing;
 /// it on every write and on invalidate; each of those is announced to the gateways (<see cref="IRouteStore.AnnounceChangeAsync"/>),
 /// whose own copies last at most as long as the grain's.
 /// </summary>
-internal sealed class RouteMappingGrain(IRouteStore store, CoordinatorClock clock, IOptions<MappingOptions> options)
+/// <remarks>
+/// A route written in Redis directly (<c>redis-cli SET/DEL</c>) moves this silo's change counter for the identifier
+/// (<see cref="RouteChangeStamps"/>, fed by keyspace notifications), and the next lookup reads the store again.
+/// </remarks>
+internal sealed class RouteMappingGrain(IRouteStore store, CoordinatorClock clock, IOptions<MappingOptions> options, RouteChangeStamps stamps)
     : Grain, IRouteMappingGrain
 {
     private string? _cached;
     private long _cachedUntilMs = long.MinValue;
+    private RouteChangeStamps.Stamp? _stamp;
+    private long _seen;
 
     private string Identifier => this.GetPrimaryKeyString();
+
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        _stamp = stamps.Acquire(Identifier);
+        _seen = Volatile.Read(ref _stamp.Version);
+        return Task.CompletedTask;
+    }
+
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        if (_stamp is { } stamp)
+        {
+            stamps.Release(Identifier, stamp);
+        }
+
+        return Task.CompletedTask;
+    }
 
     public async Task<RouteResolution> ResolveRouteAsync()
     {
         var now = clock.NowMs;
-        if (now >= _cachedUntilMs)
+        var changes = _stamp is { } stamp ? Volatile.Read(ref stamp.Version) : 0;
+        if (now >= _cachedUntilMs || changes != _seen)
         {
+            _seen = changes; // taken before the read: a change during it moves the counter again
             _cached = await store.GetAsync(Identifier);
             _cachedUntilMs = now + (long)options.Value.CacheTtl.TotalMilliseconds;
         }

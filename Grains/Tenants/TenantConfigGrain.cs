@@ -9,7 +9,8 @@ namespace Orleans.Coordinator.Grains.Tenants;
 /// <summary>Single writer over a tenant's policies and configuration document; every write is persisted first.</summary>
 internal sealed class TenantConfigGrain(
     [PersistentState("policies", CoordinatorStorage.Name)] IPersistentState<TenantPoliciesState> policies,
-    [PersistentState("config", CoordinatorStorage.Name)] IPersistentState<TenantDocumentState> document)
+    [PersistentState("config", CoordinatorStorage.Name)] IPersistentState<TenantDocumentState> document,
+    IRouteStore announcements)
     : Grain, ITenantConfigGrain
 {
     public Task PutPolicyAsync(string name, RateLimitPolicy policy)
@@ -20,7 +21,7 @@ internal sealed class TenantConfigGrain(
         }
 
         RateLimitLimits.Validate(policy);
-        return policies.UpdateAsync(state =>
+        return AnnouncedAsync(valid, policies.UpdateAsync(state =>
         {
             if (!state.Policies.ContainsKey(valid) && state.Policies.Count >= RateLimitLimits.MaxPoliciesPerTenant)
             {
@@ -29,8 +30,17 @@ internal sealed class TenantConfigGrain(
 
             var changed = !state.Policies.TryGetValue(valid, out var existing) || existing != policy;
             state.Policies[valid] = policy;
-            return (true, changed);
-        });
+            return (changed, changed);
+        }));
+    }
+
+    /// <summary>After a change is persisted, tells every gateway to drop its copy (<see cref="GrainKeys.TenantChange"/>).</summary>
+    private async Task AnnouncedAsync(string? policy, Task<bool> write)
+    {
+        if (await write)
+        {
+            await announcements.AnnounceChangeAsync(GrainKeys.TenantChange(this.GetPrimaryKeyString(), policy));
+        }
     }
 
     public Task<RateLimitPolicy?> GetPolicyAsync(string name)
@@ -39,12 +49,20 @@ internal sealed class TenantConfigGrain(
     public Task<IReadOnlyDictionary<string, RateLimitPolicy>> GetPoliciesAsync()
         => Task.FromResult<IReadOnlyDictionary<string, RateLimitPolicy>>(new Dictionary<string, RateLimitPolicy>(policies.State.Policies, StringComparer.Ordinal));
 
-    public Task<bool> RemovePolicyAsync(string name)
-        => policies.UpdateAsync(state =>
+    public async Task<bool> RemovePolicyAsync(string name)
+    {
+        var removed = await policies.UpdateAsync(state =>
         {
             var removed = state.Policies.Remove(name);
             return (removed, removed);
         });
+        if (removed)
+        {
+            await announcements.AnnounceChangeAsync(GrainKeys.TenantChange(this.GetPrimaryKeyString(), name));
+        }
+
+        return removed;
+    }
 
     public Task<TenantConfigDocument?> GetConfigAsync()
         => Task.FromResult(document.State.Json is null ? null : new TenantConfigDocument(document.State.Json, document.State.Version));
@@ -54,11 +72,11 @@ internal sealed class TenantConfigGrain(
             ? new VersionPrecondition(expected == 0 ? null : new VersionMatch(false, [expected], []), expected == 0 ? new VersionMatch(true, [], []) : null)
             : VersionPrecondition.None);
 
-    public Task<TenantConfigWriteResult> PutConfigIfAsync(string json, VersionPrecondition precondition)
+    public async Task<TenantConfigWriteResult> PutConfigIfAsync(string json, VersionPrecondition precondition)
     {
         ArgumentNullException.ThrowIfNull(precondition);
         ValidateDocument(json);
-        return document.UpdateAsync(state =>
+        var result = await document.UpdateAsync(state =>
         {
             if (precondition.Evaluate(state.Version, safeMethod: false) != PreconditionOutcome.Proceed)
             {
@@ -69,6 +87,12 @@ internal sealed class TenantConfigGrain(
             state.Version++;
             return (new TenantConfigWriteResult(true, state.Version), true);
         });
+        if (result.Written)
+        {
+            await announcements.AnnounceChangeAsync(GrainKeys.TenantChange(this.GetPrimaryKeyString(), null));
+        }
+
+        return result;
     }
 
     internal static void ValidateDocument(string json)
