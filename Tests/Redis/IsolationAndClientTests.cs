@@ -1,4 +1,5 @@
 using System.Net;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Orleans.Configuration;
@@ -70,22 +71,16 @@ public sealed class IsolationAndClientTests(RedisClusterFixture fixture)
     [Fact(Timeout = 120_000)]
     public async Task InternalService_WithOrleansClientOverRedis_CallsGrainsDirectly()
     {
-        // Arrange: a separate client host, configured as the README shows for internal services.
-        var keyPrefix = fixture.KeyPrefix;
+        // Arrange: a separate client host, configured as the README shows for internal services (the client package).
         var builder = Host.CreateApplicationBuilder();
-        builder.UseOrleansClient(client =>
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
         {
-            client.UseRedisClustering(options =>
-            {
-                options.ConfigurationOptions = ConfigurationOptions.Parse(fixture.Redis.ConnectionString);
-                options.CreateRedisKey = cluster => (RedisKey)GrainKeys.RedisMembershipKey(keyPrefix, cluster.ServiceId, cluster.ClusterId);
-            });
-            client.Configure<ClusterOptions>(options =>
-            {
-                options.ClusterId = fixture.ClusterId;
-                options.ServiceId = fixture.ServiceId;
-            });
+            ["Redis:ConnectionString"] = fixture.Redis.ConnectionString,
+            ["Redis:KeyPrefix"] = fixture.KeyPrefix,
+            ["Orleans:ClusterId"] = fixture.ClusterId,
+            ["Orleans:ServiceId"] = fixture.ServiceId,
         });
+        Orleans.Coordinator.Client.CoordinatorClientExtensions.AddCoordinatorClient(builder);
         using var host = builder.Build();
         await host.StartAsync(TestContext.Current.CancellationToken);
         try
