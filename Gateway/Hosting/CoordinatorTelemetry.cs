@@ -34,12 +34,30 @@ public static class CoordinatorTelemetry
         // OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG (default: every trace).
         if (otlp)
         {
+            var peer = builder.Configuration["Redis:ServiceName"] is { Length: > 0 } name ? name : "redis";
             telemetry.WithTracing(tracing => tracing
                 .AddSource(CoordinatorDiagnostics.Name, "Microsoft.Orleans.Runtime", "Microsoft.Orleans.Application")
                 .AddAspNetCoreInstrumentation(o => o.Filter = context => !IsProbe(context.Request.Path))
+                .AddCoordinatorRedisInstrumentation(peer)
                 .AddOtlpExporter());
         }
     }
+
+    /// <summary>
+    /// Redis client spans from <c>OpenTelemetry.Instrumentation.StackExchangeRedis</c>, with <c>peer.service</c> set to
+    /// <paramref name="peerService"/> (<c>Redis:ServiceName</c>): over the gateway's multiplexer (from DI) and the
+    /// silo's shared connection (<see cref="Grains.Infrastructure.CoordinatorRedis"/>), registered once it is connected.
+    /// </summary>
+    public static TracerProviderBuilder AddCoordinatorRedisInstrumentation(this TracerProviderBuilder tracing, string peerService)
+        => tracing
+            .AddRedisInstrumentation(o => o.Enrich = (activity, _) => activity.SetTag("peer.service", peerService))
+            .ConfigureRedisInstrumentation((services, instrumentation) =>
+            {
+                if (services.GetService<Grains.Infrastructure.CoordinatorRedis>() is { } redis)
+                {
+                    redis.WhenConnected(multiplexer => instrumentation.AddConnection(multiplexer));
+                }
+            });
 
     /// <summary>Serves <c>/metrics</c> (anonymous, like the health probes: it carries no user, key or token values).</summary>
     public static void MapCoordinatorMetrics(this IEndpointRouteBuilder app)

@@ -17,6 +17,30 @@ public sealed partial class CoordinatorRedis(IOptions<CoordinatorRedisOptions> o
     private Task<IConnectionMultiplexer>? _connecting;
     private RedisReconnectWatchdog? _watchdog;
 
+    private readonly List<Action<IConnectionMultiplexer>> _onConnected = [];
+    private IConnectionMultiplexer? _connected;
+
+    /// <summary>
+    /// Runs <paramref name="action"/> with the shared connection: at once when it is up, else when it connects (and with
+    /// each later new connection), exactly once per connection. OpenTelemetry's Redis client instrumentation registers
+    /// its profiler this way.
+    /// </summary>
+    public void WhenConnected(Action<IConnectionMultiplexer> action)
+    {
+        ArgumentNullException.ThrowIfNull(action);
+        IConnectionMultiplexer? connected;
+        lock (_onConnected)
+        {
+            _onConnected.Add(action);
+            connected = _connected;
+        }
+
+        if (connected is not null)
+        {
+            action(connected);
+        }
+    }
+
     /// <summary>The configured key prefix.</summary>
     public string KeyPrefix => options.Value.KeyPrefix;
 
@@ -47,6 +71,18 @@ public sealed partial class CoordinatorRedis(IOptions<CoordinatorRedisOptions> o
         {
             var multiplexer = await ConnectAsync();
             _watchdog = RedisReconnectWatchdog.Start(multiplexer, logger);
+            Action<IConnectionMultiplexer>[] actions;
+            lock (_onConnected)
+            {
+                _connected = multiplexer;
+                actions = [.. _onConnected];
+            }
+
+            foreach (var action in actions)
+            {
+                action(multiplexer);
+            }
+
             result.SetResult(multiplexer);
         }
         catch (Exception ex)
@@ -65,18 +101,14 @@ public sealed partial class CoordinatorRedis(IOptions<CoordinatorRedisOptions> o
     public async Task<T> RunAsync<T>(string operation, Func<IDatabase, Task<T>> command)
     {
         ArgumentNullException.ThrowIfNull(command);
-        using var activity = Interfaces.CoordinatorDiagnostics.ActivitySource.StartActivity($"redis {operation}", System.Diagnostics.ActivityKind.Client);
-        activity?.SetTag("db.system", "redis");
-        activity?.SetTag("db.operation", operation);
-        activity?.SetTag("peer.service", Options.ServiceName);
+        // Client spans come from OpenTelemetry.Instrumentation.StackExchangeRedis (its profiler sees every command).
         try
         {
             return await command(await GetDatabaseAsync());
         }
         catch (RedisException ex)
         {
-            activity?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, ex.GetType().Name);
-            throw new Interfaces.CoordinatorUnavailableException($"Redis did not answer: {ex.GetType().Name}");
+            throw new Interfaces.CoordinatorUnavailableException($"Redis did not answer ({operation}): {ex.GetType().Name}");
         }
     }
 
