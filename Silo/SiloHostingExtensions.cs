@@ -111,7 +111,11 @@ public static class SiloHostingExtensions
             return Task.CompletedTask;
         }
 
-        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+        public Task StopAsync(CancellationToken cancellationToken)
+        {
+            Interlocked.CompareExchange(ref _membership, null, membership); // a stopped silo reports nothing
+            return Task.CompletedTask;
+        }
     }
 
     /// <summary>Readiness (<c>cluster</c>): this silo is an active member of the cluster.</summary>

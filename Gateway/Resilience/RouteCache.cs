@@ -236,6 +236,12 @@ internal sealed partial class RouteChangeFeed(
         {
             LogKeyspaceRefused(logger, ex.Message);
         }
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        {
+            // Not subscribed now: routes written with redis-cli reach this gateway's copies within their ttl. The
+            // announcements' subscription above stands, so it is not retried (that would subscribe it twice).
+            LogKeyspaceRefused(logger, ex.GetType().Name);
+        }
     }
 
     /// <summary>Resumes copies once a probe went round the channel with no connection failure meanwhile.</summary>

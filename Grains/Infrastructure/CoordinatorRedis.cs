@@ -37,7 +37,20 @@ public sealed partial class CoordinatorRedis(IOptions<CoordinatorRedisOptions> o
 
         if (connected is not null)
         {
-            action(connected);
+            Run(action, connected);
+        }
+    }
+
+    /// <summary>A failing hook (e.g. a profiler registration) is logged and never costs the connection.</summary>
+    private void Run(Action<IConnectionMultiplexer> action, IConnectionMultiplexer multiplexer)
+    {
+        try
+        {
+            action(multiplexer);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            LogHookFailed(logger, ex.GetType().Name);
         }
     }
 
@@ -80,7 +93,7 @@ public sealed partial class CoordinatorRedis(IOptions<CoordinatorRedisOptions> o
 
             foreach (var action in actions)
             {
-                action(multiplexer);
+                Run(action, multiplexer);
             }
 
             result.SetResult(multiplexer);
@@ -168,4 +181,7 @@ public sealed partial class CoordinatorRedis(IOptions<CoordinatorRedisOptions> o
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Connected to Redis at {Endpoint}.")]
     private static partial void LogConnected(ILogger logger, string endpoint);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "A hook on the Redis connection failed ({Error}); the connection is used all the same")]
+    private static partial void LogHookFailed(ILogger logger, string error);
 }

@@ -53,13 +53,19 @@ public sealed class RouteChangeStamps
         _stamps.TryRemove(new KeyValuePair<string, Stamp>(identifierKey, stamp));
     }
 
-    /// <summary>The route of <paramref name="identifierKey"/> changed in Redis: its active grain, if any, reads it again.</summary>
-    public void Bump(string identifierKey)
+    /// <summary>
+    /// The route of <paramref name="identifierKey"/> changed in Redis: its active grain, if any, reads it again. True
+    /// when a grain here holds the identifier.
+    /// </summary>
+    public bool Bump(string identifierKey)
     {
         if (_stamps.TryGetValue(identifierKey, out var stamp))
         {
             Interlocked.Increment(ref stamp.Version);
+            return true;
         }
+
+        return false;
     }
 
     /// <summary>How many identifiers have an active grain here.</summary>
@@ -84,7 +90,7 @@ public sealed class RouteChangeStamps
 /// reconnection; when they do not (notifications off, <c>CONFIG</c> refused, or a message lost on a broken connection),
 /// the copies' time to live (<c>Mappings:CacheTtl</c>) still bounds how stale a route can be, and the log says so once.
 /// </summary>
-internal sealed partial class RouteKeyspaceListener(CoordinatorRedis redis, RouteChangeStamps stamps, ILogger<RouteKeyspaceListener> logger) : BackgroundService
+internal sealed partial class RouteKeyspaceListener(CoordinatorRedis redis, RouteChangeStamps stamps, IRouteStore announcements, ILogger<RouteKeyspaceListener> logger) : BackgroundService
 {
     private static readonly TimeSpan ProbeWait = TimeSpan.FromSeconds(2);
     private readonly string _routePrefix = GrainKeys.RedisRouteKey(redis.KeyPrefix, "");
@@ -108,7 +114,14 @@ internal sealed partial class RouteKeyspaceListener(CoordinatorRedis redis, Rout
             var channel = RedisChannel.Pattern($"__keyspace@{db}__:{_routePrefix}*");
             var queue = await multiplexer.GetSubscriber().SubscribeAsync(channel);
             queue.OnMessage(OnMessage);
-            multiplexer.ConnectionRestored += (_, _) => _ = ProbeAsync(multiplexer, CancellationToken.None);
+            multiplexer.ConnectionRestored += (_, e) =>
+            {
+                // Once per restored subscription connection: a restarted or failed-over Redis lost a CONFIG SET.
+                if (e.ConnectionType == ConnectionType.Subscription)
+                {
+                    _ = RestoredAsync(multiplexer);
+                }
+            };
             await ProbeAsync(multiplexer, stoppingToken);
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -116,8 +129,18 @@ internal sealed partial class RouteKeyspaceListener(CoordinatorRedis redis, Rout
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException or CoordinatorUnavailableException)
         {
-            LogOff(logger, $"{ex.GetType().Name}: {ex.Message}");
+            LogOff(logger, ex.GetType().Name);
         }
+    }
+
+    private async Task RestoredAsync(IConnectionMultiplexer multiplexer)
+    {
+        if (redis.Options.ConfigureKeyspaceEvents)
+        {
+            await EnableAsync();
+        }
+
+        await ProbeAsync(multiplexer, CancellationToken.None);
     }
 
     private void OnMessage(ChannelMessage message)
@@ -136,7 +159,12 @@ internal sealed partial class RouteKeyspaceListener(CoordinatorRedis redis, Rout
             return;
         }
 
-        stamps.Bump(identifier);
+        if (stamps.Bump(identifier))
+        {
+            // The gateways dropped their copies on the same event, possibly before this grain knew: they may have asked
+            // it and kept its old answer. Announcing after the bump makes them drop that copy again.
+            _ = announcements.AnnounceChangeAsync(identifier);
+        }
     }
 
     /// <summary>Writes and deletes the probe key and waits for its event: says in the log whether route events arrive.</summary>

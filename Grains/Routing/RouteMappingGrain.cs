@@ -49,9 +49,11 @@ internal sealed class RouteMappingGrain(IRouteStore store, CoordinatorClock cloc
         var changes = _stamp is { } stamp ? Volatile.Read(ref stamp.Version) : 0;
         if (now >= _cachedUntilMs || changes != _seen)
         {
-            _seen = changes; // taken before the read: a change during it moves the counter again
+            // The counter was read before the store: a change during the read moves it again. Recorded only once the
+            // read succeeded, so a failed read does not swallow the change.
             _cached = await store.GetAsync(Identifier);
             _cachedUntilMs = now + (long)options.Value.CacheTtl.TotalMilliseconds;
+            _seen = changes;
         }
 
         var validForMs = Math.Max(0, _cachedUntilMs - now);
