@@ -394,6 +394,25 @@ public static class GrainKeys
     /// <summary>The Redis key of a route mapping: <c>{prefix}route:{identifier}</c>, a plain string operators may SET and DEL.</summary>
     public static string RedisRouteKey(string keyPrefix, string identifierKey) => $"{keyPrefix}route:{identifierKey}";
 
+    /// <summary>
+    /// The channel pattern of Redis keyspace notifications for route keys: <c>__keyspace@{db}__:{prefix}route:*</c>
+    /// (silos and gateways listen to it, so a route written with <c>redis-cli</c> is seen at once).
+    /// </summary>
+    public static string RedisRouteKeyspacePattern(string keyPrefix, int database)
+        => $"{RouteKeyspaceChannelPrefix(keyPrefix, database)}*";
+
+    /// <summary>The identifier key named by a route key's keyspace channel; false for any other channel.</summary>
+    public static bool TryParseRouteKeyspaceChannel(string channel, string keyPrefix, int database, [NotNullWhen(true)] out string? identifierKey)
+    {
+        ArgumentNullException.ThrowIfNull(channel);
+        var prefix = RouteKeyspaceChannelPrefix(keyPrefix, database);
+        identifierKey = channel.StartsWith(prefix, StringComparison.Ordinal) ? channel[prefix.Length..] : null;
+        return identifierKey is not null;
+    }
+
+    private static string RouteKeyspaceChannelPrefix(string keyPrefix, int database)
+        => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"__keyspace@{database}__:{RedisRouteKey(keyPrefix, "")}");
+
     /// <summary>The key of the one <see cref="Tenants.IRateLimitDomainsGrain"/> of a deployment: <c>fleet</c>.</summary>
     public const string RateLimitDomains = "fleet";
 

@@ -148,7 +148,6 @@ internal sealed partial class RouteChangeFeed(
     Tenants.TenantCache tenants, IOptions<CoordinatorRedisOptions> redis, ILogger<RouteChangeFeed> logger)
     : BackgroundService
 {
-    private readonly string _routePrefix = GrainKeys.RedisRouteKey(redis.Value.KeyPrefix, "");
 
     private const string ProbePrefix = "\u0001probe:";
     private static readonly TimeSpan RetryEvery = TimeSpan.FromSeconds(2);
@@ -221,14 +220,12 @@ internal sealed partial class RouteChangeFeed(
         try
         {
             var db = multiplexer.GetDatabase().Database;
-            var keys = await multiplexer.GetSubscriber().SubscribeAsync(RedisChannel.Pattern($"__keyspace@{db}__:{_routePrefix}*"));
+            var keys = await multiplexer.GetSubscriber().SubscribeAsync(RedisChannel.Pattern(GrainKeys.RedisRouteKeyspacePattern(redis.Value.KeyPrefix, db)));
             keys.OnMessage(message =>
             {
-                var channel = message.Channel.ToString();
-                var at = channel.IndexOf(_routePrefix, StringComparison.Ordinal);
-                if (at >= 0)
+                if (GrainKeys.TryParseRouteKeyspaceChannel(message.Channel.ToString(), redis.Value.KeyPrefix, db, out var identifier))
                 {
-                    cache.Evict(channel[(at + _routePrefix.Length)..]);
+                    cache.Evict(identifier);
                 }
             });
         }

@@ -93,8 +93,8 @@ public sealed class RouteChangeStamps
 internal sealed partial class RouteKeyspaceListener(CoordinatorRedis redis, RouteChangeStamps stamps, IRouteStore announcements, ILogger<RouteKeyspaceListener> logger) : BackgroundService
 {
     private static readonly TimeSpan ProbeWait = TimeSpan.FromSeconds(2);
-    private readonly string _routePrefix = GrainKeys.RedisRouteKey(redis.KeyPrefix, "");
     private TaskCompletionSource? _probe;
+    private int _database;
 
     /// <summary>The probe's identifier: <c>#</c> is outside every identifier's character set, so it names no route.</summary>
     private const string ProbeIdentifier = "#keyspace-probe";
@@ -110,8 +110,8 @@ internal sealed partial class RouteKeyspaceListener(CoordinatorRedis redis, Rout
                 await EnableAsync();
             }
 
-            var db = multiplexer.GetDatabase().Database;
-            var channel = RedisChannel.Pattern($"__keyspace@{db}__:{_routePrefix}*");
+            _database = multiplexer.GetDatabase().Database;
+            var channel = RedisChannel.Pattern(GrainKeys.RedisRouteKeyspacePattern(redis.KeyPrefix, _database));
             var queue = await multiplexer.GetSubscriber().SubscribeAsync(channel);
             queue.OnMessage(OnMessage);
             multiplexer.ConnectionRestored += (_, e) =>
@@ -145,14 +145,11 @@ internal sealed partial class RouteKeyspaceListener(CoordinatorRedis redis, Rout
 
     private void OnMessage(ChannelMessage message)
     {
-        var channel = message.Channel.ToString();
-        var at = channel.IndexOf(_routePrefix, StringComparison.Ordinal);
-        if (at < 0)
+        if (!GrainKeys.TryParseRouteKeyspaceChannel(message.Channel.ToString(), redis.KeyPrefix, _database, out var identifier))
         {
             return;
         }
 
-        var identifier = channel[(at + _routePrefix.Length)..];
         if (identifier == ProbeIdentifier)
         {
             Volatile.Read(ref _probe)?.TrySetResult();
@@ -174,7 +171,7 @@ internal sealed partial class RouteKeyspaceListener(CoordinatorRedis redis, Rout
         Volatile.Write(ref _probe, probe);
         try
         {
-            var key = (RedisKey)(_routePrefix + ProbeIdentifier);
+            var key = (RedisKey)GrainKeys.RedisRouteKey(redis.KeyPrefix, ProbeIdentifier);
             await multiplexer.GetDatabase().StringSetAsync(key, "probe");
             await multiplexer.GetDatabase().KeyDeleteAsync(key);
             await probe.Task.WaitAsync(ProbeWait, cancellationToken);
