@@ -5,9 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 # Debian packages the tests run for real: redis-server (Redis), chromium (the /docs page in a headless browser),
-# prometheus (promtool and a real Prometheus scraping a gateway and a silo).
+# prometheus (promtool and a real Prometheus scraping a gateway and a silo), openssl (deploy/tls/make-certs.sh).
 missing=()
-for pair in redis-server:/usr/bin/redis-server chromium:/usr/bin/chromium prometheus:/usr/bin/promtool; do
+for pair in redis-server:/usr/bin/redis-server chromium:/usr/bin/chromium prometheus:/usr/bin/promtool openssl:/usr/bin/openssl; do
   package=${pair%%:*}; binary=${pair#*:}
   [ -x "$binary" ] || missing+=("$package")
 done

@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Options;
 using Orleans.Clustering.Redis;
-using Orleans.Configuration;
+using Orleans.Coordinator.Client;
 using Orleans.Coordinator.Grains.Interfaces;
 using Orleans.Coordinator.Grains.Interfaces.Configuration;
 using StackExchange.Redis;
@@ -16,6 +16,13 @@ internal static class ClusterClient
     /// </summary>
     public static void AddClusterClient(this WebApplicationBuilder builder, CoordinatorRedisOptions redis)
     {
+        var cluster = builder.Configuration.GetSection(CoordinatorClusterOptions.SectionName).Get<CoordinatorClusterOptions>() ?? new();
+        var tls = builder.Configuration.GetSection(CoordinatorTlsOptions.SectionName).Get<CoordinatorTlsOptions>() ?? new();
+        if (tls.Validate().ToList() is { Count: > 0 } problems)
+        {
+            throw new CoordinatorConfigurationException(string.Join(" ", problems));
+        }
+
         builder.Services.AddSingleton<IConnectionMultiplexer>(sp =>
         {
             var options = ConfigurationOptions.Parse(Normalize(redis));
@@ -39,6 +46,7 @@ internal static class ClusterClient
         builder.UseOrleansClient(client =>
         {
             client.UseRedisClustering(_ => { });
+            client.UseCoordinatorCluster(cluster, tls);
             client.AddActivityPropagation();
             client.UseConnectionRetryFilter(new ConnectRetry(TimeSpan.FromSeconds(60)).ShouldRetryAsync);
             // A silo connection dropped: a watch for the fleet's rate-limit domains may be waiting on that silo.
@@ -59,12 +67,6 @@ internal static class ClusterClient
                 o.CreateMultiplexer = _ => Task.FromResult((multiplexer, IsShared: true));
                 o.CreateRedisKey = cluster => (RedisKey)GrainKeys.RedisMembershipKey(redis.KeyPrefix, cluster.ServiceId, cluster.ClusterId);
             });
-        builder.Services.AddOptions<ClusterOptions>()
-            .Configure<IOptions<CoordinatorClusterOptions>>((o, cluster) => (o.ClusterId, o.ServiceId) = (cluster.Value.ClusterId, cluster.Value.ServiceId));
-        builder.Services.AddOptions<ClientMessagingOptions>()
-            .Configure<IOptions<CoordinatorClusterOptions>>((o, cluster) => o.ResponseTimeout = cluster.Value.ResponseTimeout);
-        builder.Services.AddOptions<GatewayOptions>()
-            .Configure<IOptions<CoordinatorClusterOptions>>((o, cluster) => o.GatewayListRefreshPeriod = cluster.Value.GatewayListRefreshPeriod);
     }
 
     /// <summary>Runs a <see cref="RedisReconnectWatchdog"/> over the gateway's shared connection while the host runs.</summary>

@@ -2,14 +2,17 @@ using System.Diagnostics;
 using Orleans.Coordinator.Grains.Interfaces;
 using Orleans.Runtime;
 using Orleans.Coordinator.Hosting;
+using Polly.CircuitBreaker;
 using StackExchange.Redis;
 
 namespace Orleans.Coordinator.Resilience;
 
 /// <summary>
-/// Runs calls to one dependency under its timeout and circuit breaker. Failures that mean the dependency is
-/// down become <see cref="DependencyDownException"/> and count against the breaker; any other answer
-/// (including a validation error) counts as the dependency being up.
+/// Runs calls to one dependency under its timeout and circuit breaker (a Polly pipeline, <see cref="CircuitBreaker"/>).
+/// Failures that mean the dependency is down become <see cref="DependencyDownException"/> and count against the
+/// breaker; any other answer (including a validation error) counts as the dependency being up. The timeout is this
+/// class's own rather than Polly's timeout strategy, which cancels at one fixed bound: here a call is given up on
+/// evidence (see remarks), and a call whose answer is queued behind this process's own work is looked at once more.
 /// </summary>
 /// <remarks>
 /// With <paramref name="reachability"/> (the grain cluster), a call still running at the timeout is only given up when
@@ -42,35 +45,36 @@ public sealed class DependencyGuard(
     public async Task<T> RunAsync<T>(Func<Task<T>> call, TimeSpan timeout)
     {
         ArgumentNullException.ThrowIfNull(call);
-        if (!Breaker.TryEnter())
+        try
         {
-            throw new DependencyDownException(Breaker.Name, "circuit open");
+            return await Breaker.Pipeline.ExecuteAsync(
+                static (state, _) => new ValueTask<T>(state.Guard.CallAsync(state.Call, state.Timeout)), (Guard: this, Call: call, Timeout: timeout));
         }
+        catch (BrokenCircuitException ex)
+        {
+            throw new DependencyDownException(Breaker.Name, "circuit open", ex);
+        }
+    }
 
+    /// <summary>One call inside the breaker: outages become <see cref="DependencyDownException"/>, which the breaker counts.</summary>
+    private async Task<T> CallAsync<T>(Func<Task<T>> call, TimeSpan timeout)
+    {
         try
         {
             var started = Stopwatch.GetTimestamp();
             reachability?.CallStarting(started);
             var task = call();
             var result = reachability is null || timeout >= _slowCallTimeout ? await WaitAsync(task, timeout, started) : await WaitWhileAnsweringAsync(task, timeout, started);
-            Breaker.Success();
             reachability?.Answered(Stopwatch.GetTimestamp());
             return result;
         }
         catch (TimeoutException ex)
         {
-            Breaker.Failure("no answer in time");
             throw new DependencyDownException(Breaker.Name, "timeout", ex);
         }
         catch (Exception ex) when (isOutage(ex))
         {
-            Breaker.Failure($"{ex.GetType().Name}: {ex.Message}");
             throw new DependencyDownException(Breaker.Name, ex.GetType().Name, ex);
-        }
-        catch
-        {
-            Breaker.Success();
-            throw;
         }
     }
 

@@ -48,10 +48,22 @@ public sealed class ResilienceOptions : IValidatableOptions
     /// </summary>
     public TimeSpan SlowCallTimeout { get; set; } = TimeSpan.FromMilliseconds(500);
 
-    /// <summary>Consecutive failures of a dependency that open its circuit breaker.</summary>
-    public int BreakerFailureThreshold { get; set; } = 5;
+    /// <summary>
+    /// Calls to a dependency within <see cref="BreakerSamplingDuration"/> before its circuit breaker may open (Polly's
+    /// <c>MinimumThroughput</c>; at least 2).
+    /// </summary>
+    public int BreakerMinimumThroughput { get; set; } = 5;
 
-    /// <summary>How long an open breaker answers at once before a probe tries the dependency again.</summary>
+    /// <summary>
+    /// The share of those calls that failed (timed out or met an outage) which opens the breaker, in (0, 1] (Polly's
+    /// <c>FailureRatio</c>).
+    /// </summary>
+    public double BreakerFailureRatio { get; set; } = 0.5;
+
+    /// <summary>The window over which a breaker samples outcomes (Polly's <c>SamplingDuration</c>; at least 500 ms).</summary>
+    public TimeSpan BreakerSamplingDuration { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>How long an open breaker answers at once before a probe tries the dependency again (Polly's <c>BreakDuration</c>; at least 500 ms).</summary>
     public TimeSpan BreakerOpenFor { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>How long a recovery probe may take (the first call after an outage can be slow: connections, activations).</summary>
@@ -100,14 +112,24 @@ public sealed class ResilienceOptions : IValidatableOptions
             yield return "Resilience:SlowCallTimeout must be between 00:00:00.001 and 00:00:30.";
         }
 
-        if (BreakerFailureThreshold is < 1 or > 1000)
+        if (BreakerMinimumThroughput is < 2 or > 1000)
         {
-            yield return "Resilience:BreakerFailureThreshold must be between 1 and 1000.";
+            yield return "Resilience:BreakerMinimumThroughput must be between 2 and 1000.";
         }
 
-        if (BreakerOpenFor < TimeSpan.FromMilliseconds(10) || BreakerOpenFor > TimeSpan.FromMinutes(5))
+        if (!(BreakerFailureRatio > 0 && BreakerFailureRatio <= 1))
         {
-            yield return "Resilience:BreakerOpenFor must be between 00:00:00.010 and 00:05:00.";
+            yield return "Resilience:BreakerFailureRatio must be above 0 and at most 1.";
+        }
+
+        if (BreakerSamplingDuration < TimeSpan.FromMilliseconds(500) || BreakerSamplingDuration > TimeSpan.FromMinutes(5))
+        {
+            yield return "Resilience:BreakerSamplingDuration must be between 00:00:00.500 and 00:05:00.";
+        }
+
+        if (BreakerOpenFor < TimeSpan.FromMilliseconds(500) || BreakerOpenFor > TimeSpan.FromMinutes(5))
+        {
+            yield return "Resilience:BreakerOpenFor must be between 00:00:00.500 and 00:05:00.";
         }
 
         if (ProbeTimeout < TimeSpan.FromMilliseconds(10) || ProbeTimeout > TimeSpan.FromSeconds(30))

@@ -57,9 +57,8 @@ public sealed partial class ResilienceState : Hosting.IResilienceReport, IDispos
         Enabled = enabled;
         Options = o;
         _logger = logger;
-        Cluster = new DependencyGuard(new CircuitBreaker("cluster", o.BreakerFailureThreshold, o.BreakerOpenFor, time), o.DataPlaneTimeout, DependencyGuard.IsClusterOutage,
-            reachability, o.SlowCallTimeout);
-        Redis = new DependencyGuard(new CircuitBreaker("redis", o.BreakerFailureThreshold, o.BreakerOpenFor, time), o.DataPlaneTimeout, DependencyGuard.IsRedisOutage);
+        Cluster = new DependencyGuard(Breaker("cluster", o, time), o.DataPlaneTimeout, DependencyGuard.IsClusterOutage, reachability, o.SlowCallTimeout);
+        Redis = new DependencyGuard(Breaker("redis", o, time), o.DataPlaneTimeout, DependencyGuard.IsRedisOutage);
         Cluster.Breaker.StateChanged += OnStateChanged;
         Redis.Breaker.StateChanged += OnStateChanged;
         if (enabled)
@@ -67,6 +66,9 @@ public sealed partial class ResilienceState : Hosting.IResilienceReport, IDispos
             Live.TryAdd(this, 0);
         }
     }
+
+    private static CircuitBreaker Breaker(string name, ResilienceOptions o, TimeProvider time)
+        => new(name, o.BreakerMinimumThroughput, o.BreakerOpenFor, time, o.BreakerFailureRatio, o.BreakerSamplingDuration);
 
     /// <summary>Leaves the breaker gauge (the host is done with this gateway).</summary>
     public void Dispose() => Live.TryRemove(this, out _);

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using Orleans.Clustering.Redis;
 using Orleans.Configuration;
+using Orleans.Connections.Security;
 using Orleans.Coordinator.Grains.Coordination;
 using Orleans.Coordinator.Grains.Identity;
 using Orleans.Coordinator.Grains.Infrastructure;
@@ -57,6 +58,17 @@ public static class CoordinatorSiloBuilderExtensions
             });
 
         services.TryAddSingleton<Routing.RouteChangeStamps>();
+        var tls = builder.Configuration.GetSection(CoordinatorTlsOptions.SectionName).Get<CoordinatorTlsOptions>() ?? new();
+        if (tls.Validate().ToList() is { Count: > 0 } tlsProblems)
+        {
+            throw new CoordinatorConfigurationException(string.Join(" ", tlsProblems));
+        }
+
+        if (tls.IsEnabled)
+        {
+            builder.UseCoordinatorTls(tls);
+        }
+
         var redis = builder.Configuration.GetSection(CoordinatorRedisOptions.SectionName).Get<CoordinatorRedisOptions>() ?? new();
         if (!redis.IsConfigured)
         {
@@ -124,6 +136,27 @@ public static class CoordinatorSiloBuilderExtensions
         }
 
         return builder;
+    }
+
+    /// <summary>
+    /// Mutual TLS on every Orleans connection of this silo (Microsoft.Orleans.Connections.Security): silo to silo in both
+    /// directions, and clients (gateways, internal services) to this silo. The silo presents
+    /// <see cref="CoordinatorTlsOptions.CertificatePath"/> and accepts a peer only when the peer presents a certificate that
+    /// chains to <see cref="CoordinatorTlsOptions.CaPath"/>; a peer without one is dropped during the handshake.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">A TLS file cannot be read.</exception>
+    public static ISiloBuilder UseCoordinatorTls(this ISiloBuilder builder, CoordinatorTlsOptions tls)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(tls);
+        var trusted = CoordinatorTlsOptions.TrustedBy(tls.LoadCa());
+        return builder.UseTls(tls.LoadCertificate(), o =>
+        {
+            o.RemoteCertificateMode = RemoteCertificateMode.RequireCertificate;
+            o.ClientCertificateMode = RemoteCertificateMode.RequireCertificate;
+            o.RemoteCertificateValidation = (certificate, _, _) => trusted(certificate);
+            o.HandshakeTimeout = tls.HandshakeTimeout;
+        });
     }
 
     private sealed class SecretsRequiredInClusterMode : IValidateOptions<SecurityOptions>

@@ -12,9 +12,10 @@ public sealed class CoordinatorProcess : IAsyncDisposable
     private readonly Process _process;
     private readonly ConcurrentQueue<string> _output = new();
 
-    private CoordinatorProcess(Process process, string name, Uri? baseAddress)
+    private CoordinatorProcess(Process process, string name, Uri? baseAddress, IReadOnlyDictionary<string, string> settings)
     {
         _process = process;
+        Settings = settings;
         Name = name;
         BaseAddress = baseAddress;
         process.OutputDataReceived += (_, e) => Append(e.Data);
@@ -24,6 +25,9 @@ public sealed class CoordinatorProcess : IAsyncDisposable
     }
 
     public string Name { get; }
+
+    /// <summary>The environment settings the process was started with.</summary>
+    public IReadOnlyDictionary<string, string> Settings { get; }
 
     public Uri? BaseAddress { get; }
 
@@ -60,7 +64,7 @@ public sealed class CoordinatorProcess : IAsyncDisposable
         }
 
         var process = Process.Start(start) ?? throw new InvalidOperationException($"Could not start {dll}.");
-        return new CoordinatorProcess(process, project, httpPort is { } p ? new Uri($"http://127.0.0.1:{p}") : null);
+        return new CoordinatorProcess(process, project, httpPort is { } p ? new Uri($"http://127.0.0.1:{p}") : null, new Dictionary<string, string>(environment));
     }
 
     /// <summary>Waits (bounded) for <c>/readyz</c> to answer 200.</summary>

@@ -26,7 +26,8 @@ public sealed class ProcessCluster : IAsyncDisposable
     /// <summary>An HTTP client for the gateway with the admin token.</summary>
     public HttpClient Http { get; }
 
-    public static async Task<ProcessCluster> StartAsync(string name, int silos = 2)
+    /// <summary>Starts Redis, <paramref name="silos"/> silos and a gateway; <paramref name="settings"/> go to every process.</summary>
+    public static async Task<ProcessCluster> StartAsync(string name, int silos = 2, IReadOnlyDictionary<string, string>? settings = null)
     {
         var redis = await RedisServer.StartAsync();
         var common = new Dictionary<string, string>
@@ -39,6 +40,11 @@ public sealed class ProcessCluster : IAsyncDisposable
             ["Security__SessionKeys__0__Key"] = TestSecrets.NewSessionKey,
             ["Security__ApiKeyHmacSecret"] = TestSecrets.HmacSecret,
         };
+        foreach (var (key, value) in settings ?? new Dictionary<string, string>())
+        {
+            common[key] = value;
+        }
+
         var started = Enumerable.Range(0, silos).Select(_ => CoordinatorProcess.Start("Silo", RedisServer.FreePort(), SiloSettings(common))).ToList();
         await Task.WhenAll(started.Select(s => s.WaitUntilReadyAsync(TimeSpan.FromSeconds(90))));
         var gateway = CoordinatorProcess.Start("Gateway", RedisServer.FreePort(), new Dictionary<string, string>(common) { ["Gateway__GrpcPort"] = "-1" });

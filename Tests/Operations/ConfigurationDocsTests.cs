@@ -16,6 +16,7 @@ public sealed partial class ConfigurationDocsTests
     [
         (CoordinatorRedisOptions.SectionName, typeof(CoordinatorRedisOptions)),
         (CoordinatorClusterOptions.SectionName, typeof(CoordinatorClusterOptions)),
+        (CoordinatorTlsOptions.SectionName, typeof(CoordinatorTlsOptions)),
         (LeaseOptions.SectionName, typeof(LeaseOptions)),
         (MappingOptions.SectionName, typeof(MappingOptions)),
         (CoordinatorGatewayOptions.SectionName, typeof(CoordinatorGatewayOptions)),

@@ -38,11 +38,72 @@ public sealed partial class DeployFilesTests
             var dockerfile = services[name]["build"]["dockerfile"].ToString();
             Assert.Equal($"{project}/Dockerfile", dockerfile);
             Assert.True(File.Exists(RepoPaths.Combine(project, "Dockerfile")));
+
+            // Mutual TLS: each coordinator process mounts the certificates deploy/tls/make-certs.sh writes, where Tls:* points.
+            var volume = ((YamlSequenceNode)services[name]["volumes"]).Select(v => v.ToString()).Single(v => v.StartsWith("./tls:", StringComparison.Ordinal));
+            var mountPath = volume.Split(':')[1];
+            foreach (var (setting, file) in new[] { ("Tls__CertificatePath", "tls.crt"), ("Tls__KeyPath", "tls.key"), ("Tls__CaPath", "ca.crt") })
+            {
+                Assert.Equal($"{mountPath}/{file}", env[setting].ToString());
+            }
         }
 
         var ports = ((YamlSequenceNode)services["gateway"]["ports"]).Select(p => p.ToString()).ToList();
         Assert.Contains($"127.0.0.1:5080:{new Uri(GatewayEndpoints.DefaultUrls).Port}", ports);
         Assert.Contains($"127.0.0.1:8081:{new CoordinatorGatewayOptions().GrpcPort}", ports);
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task MakeCerts_WritesACaAndACertificate_TheProcessesAccept()
+    {
+        var directory = Directory.CreateTempSubdirectory("coordinator-make-certs-").FullName;
+        try
+        {
+            var start = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true };
+            start.ArgumentList.Add(RepoPaths.Combine("deploy", "tls", "make-certs.sh"));
+            start.ArgumentList.Add(directory);
+            using var process = Process.Start(start)!;
+            var errors = process.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
+            await process.WaitForExitAsync(TestContext.Current.CancellationToken).WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+
+            Assert.True(process.ExitCode == 0, $"make-certs.sh failed (it needs Debian's openssl): {await errors}");
+            var tls = new CoordinatorTlsOptions
+            {
+                CertificatePath = Path.Combine(directory, "tls.crt"),
+                KeyPath = Path.Combine(directory, "tls.key"),
+                CaPath = Path.Combine(directory, "ca.crt"),
+            };
+            Assert.Empty(tls.Validate());
+            using var certificate = tls.LoadCertificate();
+            Assert.True(CoordinatorTlsOptions.TrustedBy(tls.LoadCa())(certificate));
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void TlsOptions_RefuseACertificateOfAnotherCa_AKeyThatIsMissing_AndHalfASetting()
+    {
+        using var pki = TestPki.Create("cluster-ca");
+        using var rogueCa = TestPki.Create("rogue-ca");
+        var rogue = rogueCa.Issue("rogue");
+        var node = pki.Issue("node");
+
+        var foreign = new CoordinatorTlsOptions { CertificatePath = rogue.Certificate, KeyPath = rogue.Key, CaPath = pki.CaPath }.Validate().Single();
+        var noKey = new CoordinatorTlsOptions { CertificatePath = node.Certificate, CaPath = pki.CaPath }.Validate().Single();
+        var noCa = new CoordinatorTlsOptions { CertificatePath = node.Certificate, KeyPath = node.Key }.Validate().Single();
+        var half = new CoordinatorTlsOptions { CaPath = pki.CaPath }.Validate().Single();
+
+        Assert.Contains("is not issued by the CA in Tls:CaPath", foreign, StringComparison.Ordinal);
+        Assert.Contains("Tls:CertificatePath", noKey, StringComparison.Ordinal);
+        Assert.Equal("Tls:CaPath is required for TLS.", noCa);
+        Assert.Equal("Tls:CertificatePath is required when Tls:KeyPath or Tls:CaPath is set.", half);
+        Assert.Empty(new CoordinatorTlsOptions { CertificatePath = node.Certificate, KeyPath = node.Key, CaPath = pki.CaPath }.Validate());
+        Assert.Empty(new CoordinatorTlsOptions().Validate());
+        using var rogueCertificate = TestPki.Load(rogue);
+        Assert.False(CoordinatorTlsOptions.TrustedBy(new CoordinatorTlsOptions { CaPath = pki.CaPath }.LoadCa())(rogueCertificate));
     }
 
     [Theory]
@@ -58,6 +119,27 @@ public sealed partial class DeployFilesTests
             {
                 Assert.True(File.Exists(RepoPaths.Combine(source.TrimEnd('/'))) || Directory.Exists(RepoPaths.Combine(source.TrimEnd('/'))), $"{project}/Dockerfile copies missing {source}");
             }
+        }
+
+        // The build stage has every project the published one references, directly or not.
+        var referenced = new HashSet<string>();
+        var pending = new Queue<string>([project]);
+        while (pending.TryDequeue(out var directory))
+        {
+            var csproj = Directory.GetFiles(RepoPaths.Combine(directory), "*.csproj").Single();
+            foreach (Match reference in ProjectReferenceLine().Matches(File.ReadAllText(csproj)))
+            {
+                var name = reference.Groups[1].Value.Replace('\\', '/').Split('/')[1];
+                if (referenced.Add(name))
+                {
+                    pending.Enqueue(name);
+                }
+            }
+        }
+
+        foreach (var name in referenced)
+        {
+            Assert.Contains($"COPY {name}/ {name}/", text, StringComparison.Ordinal);
         }
 
         Assert.Contains($"dotnet publish {project}/Orleans.Coordinator.{project}.csproj", text, StringComparison.Ordinal);
@@ -99,4 +181,7 @@ public sealed partial class DeployFilesTests
 
     [GeneratedRegex(@"^EXPOSE (.+)$", RegexOptions.Multiline)]
     private static partial Regex ExposeLine();
+
+    [GeneratedRegex("""<ProjectReference Include="([^"]+)" """)]
+    private static partial Regex ProjectReferenceLine();
 }

@@ -112,4 +112,25 @@ public sealed class KubernetesManifestTests
             "Security__SessionKeys__0__Id", "Security__SessionKeys__0__Key", "Security__ApiKeyHmacSecret",
         });
     }
+
+    [Theory]
+    [InlineData("silo.yaml")]
+    [InlineData("gateway.yaml")]
+    public void Deployment_MountsTheClusterTlsSecret_WhereItsTlsSettingsPoint(string file)
+    {
+        var template = (YamlMappingNode)Kind(Documents(file), "Deployment")["spec"]["template"];
+        var container = (YamlMappingNode)((YamlSequenceNode)template["spec"]["containers"])[0];
+        var env = ((YamlSequenceNode)container["env"]).Cast<YamlMappingNode>().Where(e => e.Children.ContainsKey("value"))
+            .ToDictionary(e => e["name"].ToString(), e => e["value"].ToString());
+        var mount = ((YamlSequenceNode)container["volumeMounts"]).Select(Map).Single(m => m["name"] == "cluster-tls");
+        var volume = ((YamlSequenceNode)template["spec"]["volumes"]).Cast<YamlMappingNode>().Single(v => v["name"].ToString() == "cluster-tls");
+        var secret = Documents("secrets.example.yaml").Single(d => d["metadata"]["name"].ToString() == volume["secret"]["secretName"].ToString());
+
+        Assert.Equal("true", mount["readOnly"]);
+        foreach (var (setting, key) in new[] { ("Tls__CertificatePath", "tls.crt"), ("Tls__KeyPath", "tls.key"), ("Tls__CaPath", "ca.crt") })
+        {
+            Assert.Equal($"{mount["mountPath"]}/{key}", env[setting]);
+            Assert.True(((YamlMappingNode)secret["stringData"]).Children.ContainsKey(key), $"the example secret lacks {key}");
+        }
+    }
 }
