@@ -394,13 +394,6 @@ public static class GrainKeys
     /// <summary>The Redis key of a route mapping: <c>{prefix}route:{identifier}</c>, a plain string operators may SET and DEL.</summary>
     public static string RedisRouteKey(string keyPrefix, string identifierKey) => $"{keyPrefix}route:{identifierKey}";
 
-    /// <summary>
-    /// The channel pattern of Redis keyspace notifications for route keys: <c>__keyspace@{db}__:{prefix}route:*</c>
-    /// (silos and gateways listen to it, so a route written with <c>redis-cli</c> is seen at once).
-    /// </summary>
-    public static string RedisRouteKeyspacePattern(string keyPrefix, int database)
-        => $"{RouteKeyspaceChannelPrefix(keyPrefix, database)}*";
-
     /// <summary>The identifier key named by a route key's keyspace channel; false for any other channel.</summary>
     public static bool TryParseRouteKeyspaceChannel(string channel, string keyPrefix, int database, [NotNullWhen(true)] out string? identifierKey)
     {
@@ -462,6 +455,46 @@ public static class GrainKeys
     /// </summary>
     public static string RedisUserByteBudgetStateKey(string keyPrefix, string serviceId, string user)
         => $"{RedisGrainStatePrefix(keyPrefix, serviceId)}userbytebudget/{user}/bytes";
+
+    /// <summary>
+    /// The fallback lease set of a user (<c>{prefix}fb:lease:</c> and the state key in braces): its Redis Cluster hash tag is the user's lease
+    /// grain state key (<see cref="RedisUserLeaseStateKey"/>), which has no tag of its own and so hashes whole. The two
+    /// keys the fallback lease script touches are then always in one hash slot (Redis Cluster refuses a script over
+    /// several). Needs <paramref name="keyPrefix"/> and <paramref name="serviceId"/> without <c>{</c> and <c>}</c>, which
+    /// their validation ensures.
+    /// </summary>
+    public static string RedisFallbackLeaseKey(string keyPrefix, string serviceId, string user)
+        => RedisFallbackKey(keyPrefix, "lease", HashTag(RedisUserLeaseStateKey(keyPrefix, serviceId, user)));
+
+    /// <summary>The fallback byte window of a user, in the hash slot of its byte budget grain state (as <see cref="RedisFallbackLeaseKey"/>).</summary>
+    public static string RedisFallbackBytesKey(string keyPrefix, string serviceId, string user)
+        => RedisFallbackKey(keyPrefix, "bytes", HashTag(RedisUserByteBudgetStateKey(keyPrefix, serviceId, user)));
+
+    /// <summary>
+    /// The fallback key of a rate-limit counter (<paramref name="counterId"/> from <see cref="RedisFallbackCounterId"/>):
+    /// <c>{prefix}fb:rl:{rule}/</c>, the escaped tenant in braces, then <c>/{policy}/{key}</c>. The tenant is the Redis Cluster hash tag, so the counters of one
+    /// tenant (or Envoy domain) share a hash slot and one script charges them all or none. The braces go at fixed places
+    /// (after the rule tag, which has no <c>/</c>, and around the escaped tenant, which has none either), so two counters
+    /// never share a key.
+    /// </summary>
+    public static string RedisFallbackCounterKey(string keyPrefix, string counterId)
+    {
+        ArgumentNullException.ThrowIfNull(counterId);
+        var rule = counterId.IndexOf('/', StringComparison.Ordinal);
+        var tenantEnd = rule < 0 ? -1 : counterId.IndexOf('/', rule + 1);
+        if (tenantEnd < 0)
+        {
+            throw new ArgumentException("a counter id is {rule}/{tenant}/{policy}/{key}", nameof(counterId));
+        }
+
+        return RedisFallbackKey(keyPrefix, "rl", string.Concat(counterId.AsSpan(0, rule + 1), HashTag(counterId[(rule + 1)..tenantEnd]), counterId.AsSpan(tenantEnd)));
+    }
+
+    /// <summary>
+    /// <paramref name="part"/> as a Redis Cluster hash tag (<c>{part}</c>): keys that carry the same tag share a hash slot.
+    /// A tag ends at its first <c>}</c>, so one inside the part shortens it (the same way for every key built from it).
+    /// </summary>
+    public static string HashTag(string part) => "{" + part + "}";
 
     /// <summary>Lease and reservation ids minted by a gateway's Redis fallback start with this, so later calls find the right store.</summary>
     public const string FallbackIdPrefix = "fb-";

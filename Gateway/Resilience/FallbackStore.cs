@@ -143,6 +143,7 @@ public sealed class FallbackStore(IConnectionMultiplexer redis, IOptions<Coordin
 
     // KEYS = counters, hash {s = window start, c = count}; ARGV per key: limit, windowMs, cost, shadow (0/1).
     // All or nothing: when any non-shadow counter would pass its limit, nothing is charged.
+    // Returns {allowed, then per key: count, ms until the window ends, window start}.
     private const string CountersScript = Now + """
         local starts, counts = {}, {}
         local allowed = 1
@@ -166,8 +167,22 @@ public sealed class FallbackStore(IConnectionMultiplexer redis, IOptions<Coordin
           end
           out[#out + 1] = counts[i]
           out[#out + 1] = starts[i] + window - now
+          out[#out + 1] = starts[i]
         end
         return out
+        """;
+
+    // KEYS = counters a CountersScript call charged; ARGV per key: the window start it charged, cost. Takes the charge
+    // back from each counter still in that window (never below 0). For a batch over several Redis Cluster hash slots.
+    private const string RefundScript = """
+        for i = 1, #KEYS do
+          local b = (i - 1) * 2
+          if redis.call('HGET', KEYS[i], 's') == ARGV[b + 1] then
+            local c = tonumber(redis.call('HGET', KEYS[i], 'c') or '0') - tonumber(ARGV[b + 2])
+            redis.call('HSET', KEYS[i], 'c', string.format('%.0f', math.max(0, c)))
+          end
+        end
+        return 0
         """;
 
     // KEYS[1] hash {p = period end, c = charged, r:<id> = reserved}; ARGV budget, tokens, periodEndMs, reservationId.
@@ -206,7 +221,7 @@ public sealed class FallbackStore(IConnectionMultiplexer redis, IOptions<Coordin
     public async Task<FallbackLeaseResult> AcquireLeaseAsync(string user, int limit, long ttlMs, string instanceId)
     {
         var leaseId = GrainKeys.NewFallbackId();
-        var key = Key("lease", user);
+        var key = LeaseKey(user);
         RedisKey grainState = GrainKeys.RedisUserLeaseStateKey(_prefix, cluster.Value.ServiceId, user);
         Task<RedisResult>? sent = null;
         RedisResult[] r;
@@ -241,17 +256,17 @@ public sealed class FallbackStore(IConnectionMultiplexer redis, IOptions<Coordin
 
     /// <summary>Extends a fallback lease; the new expiry, or 0 when it is unknown or expired.</summary>
     public async Task<long> RenewLeaseAsync(string user, string leaseId, long ttlMs)
-        => (long)await EvalAsync(RenewOrReleaseScript, [Key("lease", user)], [leaseId, ttlMs]);
+        => (long)await EvalAsync(RenewOrReleaseScript, [LeaseKey(user)], [leaseId, ttlMs]);
 
     /// <summary>Releases a fallback lease; false when it was not held.</summary>
     public async Task<bool> ReleaseLeaseAsync(string user, string leaseId)
-        => (long)await EvalAsync(RenewOrReleaseScript, [Key("lease", user)], [leaseId, 0]) == 1;
+        => (long)await EvalAsync(RenewOrReleaseScript, [LeaseKey(user)], [leaseId, 0]) == 1;
 
     /// <summary>The user's live fallback leases.</summary>
     public Task<IReadOnlyList<LeaseInfo>> ListLeasesAsync(string user) => state.Redis.RunAsync<IReadOnlyList<LeaseInfo>>(async () =>
     {
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-        var entries = await redis.GetDatabase().SortedSetRangeByScoreWithScoresAsync(Key("lease", user), now, double.PositiveInfinity);
+        var entries = await redis.GetDatabase().SortedSetRangeByScoreWithScoresAsync(LeaseKey(user), now, double.PositiveInfinity);
         return [.. entries.Select(e => FallbackLeaseMembers.Parse(e.Element.ToString(), (long)e.Score)).OfType<LeaseInfo>()];
     });
 
@@ -263,24 +278,52 @@ public sealed class FallbackStore(IConnectionMultiplexer redis, IOptions<Coordin
     public async Task<FallbackBytesResult> ConsumeBytesAsync(string user, long budget, long windowMs, long bytes)
     {
         RedisKey grainState = GrainKeys.RedisUserByteBudgetStateKey(_prefix, cluster.Value.ServiceId, user);
-        var r = await EvalArrayAsync(BytesScript, [Key("bytes", user), grainState], [budget, windowMs, bytes]);
+        var r = await EvalArrayAsync(BytesScript, [GrainKeys.RedisFallbackBytesKey(_prefix, cluster.Value.ServiceId, user), grainState], [budget, windowMs, bytes]);
         return new FallbackBytesResult((long)r[0] == 1, (long)r[1], (long)r[2], (long)r[3]);
     }
 
-    /// <summary>Charges every counter, or none when one non-shadow counter would pass its limit.</summary>
+    /// <summary>
+    /// Charges every counter, or none when one non-shadow counter would pass its limit. Counters of one tenant share a
+    /// Redis Cluster hash slot (<see cref="GrainKeys.RedisFallbackCounterKey"/>) and one script charges them atomically.
+    /// On a Redis Cluster, a batch over tenants in several slots runs one script per slot; when any of them refuses, the
+    /// slots that charged are refunded (<see cref="RefundScript"/>), so the batch is still all or none. Between the charge
+    /// and the refund another request may see the higher count and be refused: never more admitted than a limit allows.
+    /// </summary>
     public async Task<(bool Allowed, IReadOnlyList<FallbackCounterResult> Results)> CheckCountersAsync(IReadOnlyList<FallbackCounter> counters)
     {
-        var keys = counters.Select(c => (RedisKey)Key("rl", c.CounterId)).ToArray();
-        var args = counters.SelectMany(c => new RedisValue[] { c.Limit, c.WindowMs, c.Cost, c.Shadow ? 1 : 0 }).ToArray();
-        var r = await EvalArrayAsync(CountersScript, keys, args);
+        ArgumentNullException.ThrowIfNull(counters);
+        var keys = counters.Select(c => (RedisKey)GrainKeys.RedisFallbackCounterKey(_prefix, c.CounterId)).ToArray();
+        var groups = IsRedisCluster()
+            ? [.. Enumerable.Range(0, counters.Count).GroupBy(i => redis.HashSlot(keys[i])).Select(g => g.ToArray())]
+            : new[] { Enumerable.Range(0, counters.Count).ToArray() };
+        var answers = await Task.WhenAll(groups.Select(g => EvalArrayAsync(
+            CountersScript, [.. g.Select(i => keys[i])], [.. g.SelectMany(i => new RedisValue[] { counters[i].Limit, counters[i].WindowMs, counters[i].Cost, counters[i].Shadow ? 1 : 0 })])));
+        var allowed = answers.All(r => (long)r[0] == 1);
         var results = new FallbackCounterResult[counters.Count];
-        for (var i = 0; i < counters.Count; i++)
+        var refunds = new List<Task>();
+        for (var g = 0; g < groups.Length; g++)
         {
-            results[i] = new FallbackCounterResult((long)r[1 + (2 * i)], (long)r[2 + (2 * i)]);
+            var refund = !allowed && (long)answers[g][0] == 1;
+            for (var j = 0; j < groups[g].Length; j++)
+            {
+                var i = groups[g][j];
+                var count = (long)answers[g][1 + (3 * j)];
+                results[i] = new FallbackCounterResult(refund ? count - counters[i].Cost : count, (long)answers[g][2 + (3 * j)]);
+            }
+
+            if (refund)
+            {
+                refunds.Add(EvalAsync(RefundScript, [.. groups[g].Select(i => keys[i])],
+                    [.. groups[g].SelectMany((i, j) => new RedisValue[] { (long)answers[g][3 + (3 * j)], counters[i].Cost })]));
+            }
         }
 
-        return ((long)r[0] == 1, results);
+        await Task.WhenAll(refunds);
+        return (allowed, results);
     }
+
+    /// <summary>True when the connection is to a Redis Cluster (keys of a script must then share a hash slot).</summary>
+    private bool IsRedisCluster() => redis.GetServers() is { Length: > 0 } servers && servers[0].ServerType == ServerType.Cluster;
 
     /// <summary>Reserves tokens against <paramref name="budget"/> for the period ending at <paramref name="periodEndMs"/>.</summary>
     public async Task<FallbackReserveResult> ReserveTokensAsync(string tenant, long budget, long tokens, long periodEndMs)
@@ -309,7 +352,7 @@ public sealed class FallbackStore(IConnectionMultiplexer redis, IOptions<Coordin
     {
         foreach (var server in redis.GetServers().Where(s => s.IsConnected && !s.IsReplica))
         {
-            foreach (var script in new[] { AcquireScript, RenewOrReleaseScript, BytesScript, CountersScript, ReserveScript, CommitScript })
+            foreach (var script in new[] { AcquireScript, RenewOrReleaseScript, BytesScript, CountersScript, RefundScript, ReserveScript, CommitScript })
             {
                 await server.ScriptLoadAsync(script);
             }
@@ -325,4 +368,6 @@ public sealed class FallbackStore(IConnectionMultiplexer redis, IOptions<Coordin
         => (RedisResult[])(await EvalAsync(script, keys, args))!;
 
     private string Key(string kind, string id) => GrainKeys.RedisFallbackKey(_prefix, kind, id);
+
+    private string LeaseKey(string user) => GrainKeys.RedisFallbackLeaseKey(_prefix, cluster.Value.ServiceId, user);
 }

@@ -220,7 +220,7 @@ internal sealed partial class RouteChangeFeed(
         try
         {
             var db = multiplexer.GetDatabase().Database;
-            var keys = await multiplexer.GetSubscriber().SubscribeAsync(RedisChannel.Pattern(GrainKeys.RedisRouteKeyspacePattern(redis.Value.KeyPrefix, db)));
+            var keys = await multiplexer.GetSubscriber().SubscribeAsync(RedisChannel.KeySpacePrefix((RedisKey)GrainKeys.RedisRouteKey(redis.Value.KeyPrefix, ""), db)); // every primary of a Redis Cluster
             keys.OnMessage(message =>
             {
                 if (GrainKeys.TryParseRouteKeyspaceChannel(message.Channel.ToString(), redis.Value.KeyPrefix, db, out var identifier))

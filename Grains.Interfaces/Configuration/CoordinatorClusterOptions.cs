@@ -55,9 +55,9 @@ public sealed class CoordinatorClusterOptions : IValidatableOptions
             yield return "Orleans:ClusterId must not be empty.";
         }
 
-        if (string.IsNullOrWhiteSpace(ServiceId) || ServiceId.Contains('/'))
+        if (string.IsNullOrWhiteSpace(ServiceId) || ServiceId.AsSpan().IndexOfAny("/{}") >= 0)
         {
-            yield return "Orleans:ServiceId must not be empty or contain '/'.";
+            yield return "Orleans:ServiceId must not be empty or contain '/', '{' or '}' (Redis Cluster hash-tag braces).";
         }
 
         if (SiloPort is < 0 or > 65535)

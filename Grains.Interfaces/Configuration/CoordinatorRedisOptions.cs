@@ -44,9 +44,9 @@ public sealed class CoordinatorRedisOptions : IValidatableOptions
         {
             yield return "Redis:KeyPrefix must not be empty (default 'coordinator:').";
         }
-        else if (KeyPrefix.Length > 64 || KeyPrefix.Any(char.IsWhiteSpace))
+        else if (KeyPrefix.Length > 64 || KeyPrefix.Any(char.IsWhiteSpace) || KeyPrefix.AsSpan().IndexOfAny("{}") >= 0)
         {
-            yield return "Redis:KeyPrefix must be at most 64 characters without white space.";
+            yield return "Redis:KeyPrefix must be at most 64 characters without white space, '{' or '}' (Redis Cluster hash-tag braces).";
         }
 
         if (IsConfigured && !RedisConnectionString.TryNormalize(ConnectionString!, out _, out var error))

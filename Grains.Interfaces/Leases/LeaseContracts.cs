@@ -56,7 +56,7 @@ public sealed record ByteBudgetResult([property: Id(0)] bool Allowed, [property:
 public sealed record ByteBudgetSnapshot([property: Id(0)] long Used, [property: Id(1)] long Budget, [property: Id(2)] long BudgetWindowMs, [property: Id(3)] long ResetAtMs);
 
 /// <summary>
-/// The members of a user's Redis fallback lease set (<c>{prefix}fb:lease:{user}</c>, a sorted set scored by expiry):
+/// The members of a user's Redis fallback lease set (<see cref="GrainKeys.RedisFallbackLeaseKey"/>, a sorted set scored by expiry):
 /// <c>{leaseId}|{instanceId}|{acquiredAtMs}</c>. Lease and instance ids never hold <c>|</c> (<see cref="GrainKeys.TryLeaseId"/>,
 /// <see cref="GrainKeys.TryInstanceId"/>), so the member is unambiguous.
 /// </summary>

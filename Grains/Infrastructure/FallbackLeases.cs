@@ -27,20 +27,20 @@ public sealed class NoFallbackLeases : IFallbackLeases
     public Task<IReadOnlyList<Interfaces.Leases.LeaseInfo>> ListLiveAsync(string user, long nowMs) => Task.FromResult<IReadOnlyList<Interfaces.Leases.LeaseInfo>>([]);
 }
 
-/// <summary>Counts the members of <c>{prefix}fb:lease:{user}</c> that expire after now.</summary>
-public sealed class RedisFallbackLeases(CoordinatorRedis redis, IOptions<CoordinatorRedisOptions> options) : IFallbackLeases
+/// <summary>Counts the members of the user's fallback lease set (<see cref="GrainKeys.RedisFallbackLeaseKey"/>) that expire after now.</summary>
+public sealed class RedisFallbackLeases(CoordinatorRedis redis, IOptions<CoordinatorRedisOptions> options, IOptions<Orleans.Configuration.ClusterOptions> cluster) : IFallbackLeases
 {
     /// <inheritdoc/>
     public Task<int> CountLiveAsync(string user, long nowMs)
         => redis.RunAsync("ZCOUNT", async db => (int)await db.SortedSetLengthAsync(
-            GrainKeys.RedisFallbackKey(options.Value.KeyPrefix, "lease", user), nowMs, double.PositiveInfinity, StackExchange.Redis.Exclude.Start));
+            GrainKeys.RedisFallbackLeaseKey(options.Value.KeyPrefix, cluster.Value.ServiceId, user), nowMs, double.PositiveInfinity, StackExchange.Redis.Exclude.Start));
 
     /// <inheritdoc/>
     public Task<IReadOnlyList<Interfaces.Leases.LeaseInfo>> ListLiveAsync(string user, long nowMs)
         => redis.RunAsync<IReadOnlyList<Interfaces.Leases.LeaseInfo>>("ZRANGEBYSCORE", async db =>
         {
             var entries = await db.SortedSetRangeByScoreWithScoresAsync(
-                GrainKeys.RedisFallbackKey(options.Value.KeyPrefix, "lease", user), nowMs, double.PositiveInfinity, StackExchange.Redis.Exclude.Start);
+                GrainKeys.RedisFallbackLeaseKey(options.Value.KeyPrefix, cluster.Value.ServiceId, user), nowMs, double.PositiveInfinity, StackExchange.Redis.Exclude.Start);
             return [.. entries.Select(e => Interfaces.Leases.FallbackLeaseMembers.Parse(e.Element.ToString(), (long)e.Score)).OfType<Interfaces.Leases.LeaseInfo>()];
         });
 }

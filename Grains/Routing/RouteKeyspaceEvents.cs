@@ -111,7 +111,9 @@ internal sealed partial class RouteKeyspaceListener(CoordinatorRedis redis, Rout
             }
 
             _database = multiplexer.GetDatabase().Database;
-            var channel = RedisChannel.Pattern(GrainKeys.RedisRouteKeyspacePattern(redis.KeyPrefix, _database));
+            // On a Redis Cluster a keyspace event is published only by the node that holds the key: this channel subscribes
+            // on every primary.
+            var channel = RedisChannel.KeySpacePrefix((RedisKey)GrainKeys.RedisRouteKey(redis.KeyPrefix, ""), _database);
             var queue = await multiplexer.GetSubscriber().SubscribeAsync(channel);
             queue.OnMessage(OnMessage);
             multiplexer.ConnectionRestored += (_, e) =>
@@ -189,7 +191,8 @@ internal sealed partial class RouteKeyspaceListener(CoordinatorRedis redis, Rout
 
     /// <summary>
     /// Adds <c>K</c>, <c>$</c> and <c>g</c> to <c>notify-keyspace-events</c> when they are missing and Redis allows
-    /// <c>CONFIG</c>, over a short-lived admin connection (the shared one does not run admin commands).
+    /// <c>CONFIG</c>, on every primary (each node of a Redis Cluster has its own setting), over a short-lived admin
+    /// connection (the shared one does not run admin commands).
     /// </summary>
     private async Task EnableAsync()
     {
@@ -199,13 +202,15 @@ internal sealed partial class RouteKeyspaceListener(CoordinatorRedis redis, Rout
             config.AllowAdmin = true;
             config.ClientName = "orleans-coordinator-config";
             await using var admin = await ConnectionMultiplexer.ConnectAsync(config);
-            var server = admin.GetServers().First(s => s.IsConnected && !s.IsReplica);
-            var current = (await server.ConfigGetAsync("notify-keyspace-events")).FirstOrDefault().Value ?? "";
-            var wanted = Merge(current);
-            if (wanted != current)
+            foreach (var server in admin.GetServers().Where(s => s.IsConnected && !s.IsReplica))
             {
-                await server.ConfigSetAsync("notify-keyspace-events", wanted);
-                LogEnabled(logger, current, wanted);
+                var current = (await server.ConfigGetAsync("notify-keyspace-events")).FirstOrDefault().Value ?? "";
+                var wanted = Merge(current);
+                if (wanted != current)
+                {
+                    await server.ConfigSetAsync("notify-keyspace-events", wanted);
+                    LogEnabled(logger, current, wanted);
+                }
             }
         }
         catch (Exception ex) when (ex is RedisException or RedisCommandException or InvalidOperationException or TimeoutException)

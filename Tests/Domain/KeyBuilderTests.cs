@@ -82,6 +82,38 @@ public sealed class KeyBuilderTests
             seed: 19);
 
     [Fact]
+    public void RedisFallbackCounterKey_DifferentCounterOrRule_NeverShareAKey_AndTagTheTenant()
+        => AssertInjective(Gen.Select(Part, Part, Gen.Long[1, 20], Gen.Long[100, 120]),
+            x =>
+            {
+                var key = GrainKeys.RedisFallbackCounterKey("p:", GrainKeys.RedisFallbackCounterId(GrainKeys.RateLimitCounter(x.Item1, "p", x.Item2), new RateLimitPolicy(RateLimitAlgorithm.FixedWindow, x.Item3, x.Item4, 0, false)));
+                var open = key.IndexOf('{', StringComparison.Ordinal);
+                Assert.Equal(GrainKeys.EscapeKeyPart(x.Item1), key[(open + 1)..key.IndexOf('}', open)]); // the hash tag is the escaped tenant
+                return key;
+            },
+            seed: 21);
+
+    [Fact]
+    public void RedisFallbackLeaseAndBytesKeys_TagThemselvesWithTheGrainStateKey_AndDifferPerUser()
+    {
+        var lease = GrainKeys.RedisFallbackLeaseKey("p:", "svc", "alice");
+        var bytes = GrainKeys.RedisFallbackBytesKey("p:", "svc", "alice");
+
+        Assert.Equal("p:fb:lease:{" + GrainKeys.RedisUserLeaseStateKey("p:", "svc", "alice") + "}", lease);
+        Assert.Equal("p:fb:bytes:{" + GrainKeys.RedisUserByteBudgetStateKey("p:", "svc", "alice") + "}", bytes);
+        Assert.NotEqual(lease, GrainKeys.RedisFallbackLeaseKey("p:", "svc", "bob"));
+    }
+
+    [Theory]
+    [InlineData("coord{x}:")]
+    [InlineData("coord}:")]
+    public void KeyPrefixOrServiceIdWithHashTagBraces_IsRefused(string value)
+    {
+        Assert.Contains(new Orleans.Coordinator.Grains.Interfaces.Configuration.CoordinatorRedisOptions { KeyPrefix = value }.Validate(), e => e.StartsWith("Redis:KeyPrefix", StringComparison.Ordinal));
+        Assert.Contains(new Orleans.Coordinator.Grains.Interfaces.Configuration.CoordinatorClusterOptions { ServiceId = value }.Validate(), e => e.StartsWith("Orleans:ServiceId", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void InstanceLeaseIndex_DifferentInstanceOrBucket_NeverShareAKey()
     {
         // Instance ids are validated keys (no '/'); the bucket is the user's hash: the key names (instance, bucket).

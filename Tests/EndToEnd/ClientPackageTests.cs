@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using Orleans.Coordinator.Grains.Interfaces;
 using Orleans.Coordinator.Tests.Infrastructure;
@@ -144,34 +143,8 @@ public sealed class ClientPackageTests(RedisClusterFixture fixture, ITestOutputH
     /// <summary>Runs <c>dotnet</c> (bounded: 5 minutes; the whole process tree is killed after).</summary>
     private static async Task<(int Code, string Output)> DotnetAsync(string workingDirectory, string[] arguments, IDictionary<string, string> environment)
     {
-        var start = new ProcessStartInfo("dotnet") { WorkingDirectory = workingDirectory, UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var argument in arguments)
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        foreach (var (name, value) in environment)
-        {
-            start.Environment[name] = value;
-        }
-
-        start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
-        start.Environment["DOTNET_NOLOGO"] = "1";
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync(Ct);
-        var stderr = process.StandardError.ReadToEndAsync(Ct);
-        try
-        {
-            await process.WaitForExitAsync(Ct).WaitAsync(TimeSpan.FromMinutes(5), Ct);
-        }
-        finally
-        {
-            if (!process.HasExited)
-            {
-                process.Kill(entireProcessTree: true);
-            }
-        }
-
-        return (process.ExitCode, await stdout + await stderr);
+        var result = await ExternalProgram.RunAsync("dotnet", arguments, TimeSpan.FromMinutes(5), workingDirectory,
+            new Dictionary<string, string>(environment) { ["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1", ["DOTNET_NOLOGO"] = "1" });
+        return (result.Code, result.All);
     }
 }

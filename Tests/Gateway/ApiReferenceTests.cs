@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using System.Text.Json;
 using Orleans.Coordinator.Tests.Infrastructure;
@@ -49,44 +48,19 @@ public sealed class ApiReferenceTests
     private static async Task<string> RenderAsync(Uri page)
     {
         var profile = Directory.CreateTempSubdirectory("chromium-");
-        var start = new ProcessStartInfo(Chromium)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var argument in new[]
-        {
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-            $"--user-data-dir={profile.FullName}", "--virtual-time-budget=20000", "--window-size=1400,20000", "--dump-dom", page.ToString(),
-        })
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEndAsync(Ct);
-        var errors = process.StandardError.ReadToEndAsync(Ct);
         try
         {
-            await process.WaitForExitAsync(Ct).WaitAsync(TimeSpan.FromSeconds(60), Ct);
-        }
-        catch (TimeoutException)
-        {
-            throw new TimeoutException($"headless Chromium did not render {page} within 60 s: {await errors.WaitAsync(TimeSpan.FromSeconds(1), Ct)}");
+            var result = await ExternalProgram.RunAsync(Chromium,
+            [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                $"--user-data-dir={profile.FullName}", "--virtual-time-budget=20000", "--window-size=1400,20000", "--dump-dom", page.ToString(),
+            ], TimeSpan.FromSeconds(60));
+            Assert.True(result.Output.Length > 0, $"Chromium printed no DOM: {result.Errors}");
+            return result.Output;
         }
         finally
         {
-            if (!process.HasExited)
-            {
-                process.Kill(entireProcessTree: true);
-            }
-
             profile.Delete(recursive: true);
         }
-
-        var dom = await output;
-        Assert.True(dom.Length > 0, $"Chromium printed no DOM: {await errors}");
-        return dom;
     }
 }

@@ -11,10 +11,13 @@ public sealed class ProcessCluster : IAsyncDisposable
 {
     public const string Token = "process-cluster-admin-token-0123456789";
 
-    private ProcessCluster(RedisServer redis, Dictionary<string, string> common, List<CoordinatorProcess> silos, CoordinatorProcess gateway, HttpClient http)
-        => (Redis, Common, Silos, Gateway, Http) = (redis, common, silos, gateway, http);
+    private readonly RedisServer? _redis;
 
-    public RedisServer Redis { get; }
+    private ProcessCluster(RedisServer? redis, Dictionary<string, string> common, List<CoordinatorProcess> silos, CoordinatorProcess gateway, HttpClient http)
+        => (_redis, Common, Silos, Gateway, Http) = (redis, common, silos, gateway, http);
+
+    /// <summary>The Redis this cluster started (not when it runs on one the caller gave).</summary>
+    public RedisServer Redis => _redis ?? throw new InvalidOperationException("this cluster runs on a Redis the caller started");
 
     /// <summary>The settings every process got (service id, secrets, token).</summary>
     public Dictionary<string, string> Common { get; }
@@ -26,13 +29,16 @@ public sealed class ProcessCluster : IAsyncDisposable
     /// <summary>An HTTP client for the gateway with the admin token.</summary>
     public HttpClient Http { get; }
 
-    /// <summary>Starts Redis, <paramref name="silos"/> silos and a gateway; <paramref name="settings"/> go to every process.</summary>
-    public static async Task<ProcessCluster> StartAsync(string name, int silos = 2, IReadOnlyDictionary<string, string>? settings = null)
+    /// <summary>
+    /// Starts Redis (unless <paramref name="redisConnectionString"/> names one, e.g. a Redis Cluster), <paramref name="silos"/>
+    /// silos and a gateway; <paramref name="settings"/> go to every process.
+    /// </summary>
+    public static async Task<ProcessCluster> StartAsync(string name, int silos = 2, IReadOnlyDictionary<string, string>? settings = null, string? redisConnectionString = null)
     {
-        var redis = await RedisServer.StartAsync();
+        var redis = redisConnectionString is null ? await RedisServer.StartAsync() : null;
         var common = new Dictionary<string, string>
         {
-            ["Redis__ConnectionString"] = redis.ConnectionString,
+            ["Redis__ConnectionString"] = redisConnectionString ?? redis!.ConnectionString,
             ["Orleans__ServiceId"] = name + Guid.NewGuid().ToString("N")[..8],
             ["Auth__AdminTokens__0"] = Token,
             ["Logging__LogLevel__Default"] = "Warning",
@@ -70,6 +76,9 @@ public sealed class ProcessCluster : IAsyncDisposable
             await silo.DisposeAsync();
         }
 
-        await Redis.DisposeAsync();
+        if (_redis is not null)
+        {
+            await _redis.DisposeAsync();
+        }
     }
 }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.RegularExpressions;
 using Orleans.Coordinator.Grains.Interfaces.Configuration;
 using Orleans.Coordinator.Hosting;
@@ -59,14 +58,9 @@ public sealed partial class DeployFilesTests
         var directory = Directory.CreateTempSubdirectory("coordinator-make-certs-").FullName;
         try
         {
-            var start = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true };
-            start.ArgumentList.Add(RepoPaths.Combine("deploy", "tls", "make-certs.sh"));
-            start.ArgumentList.Add(directory);
-            using var process = Process.Start(start)!;
-            var errors = process.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
-            await process.WaitForExitAsync(TestContext.Current.CancellationToken).WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+            var result = await ExternalProgram.RunAsync("bash", [RepoPaths.Combine("deploy", "tls", "make-certs.sh"), directory], TimeSpan.FromSeconds(30));
 
-            Assert.True(process.ExitCode == 0, $"make-certs.sh failed (it needs Debian's openssl): {await errors}");
+            Assert.True(result.Code == 0, $"make-certs.sh failed (it needs Debian's openssl): {result.All}");
             var tls = new CoordinatorTlsOptions
             {
                 CertificatePath = Path.Combine(directory, "tls.crt"),
@@ -159,18 +153,9 @@ public sealed partial class DeployFilesTests
         foreach (var project in new[] { "Silo", "Gateway" })
         {
             var output = Directory.CreateTempSubdirectory("coordinator-publish-").FullName;
-            var start = new ProcessStartInfo("dotnet") { WorkingDirectory = RepoPaths.Root, RedirectStandardOutput = true, RedirectStandardError = true };
-            foreach (var arg in new[] { "publish", $"{project}/Orleans.Coordinator.{project}.csproj", "-c", "Release", "-o", output, "--nologo" })
-            {
-                start.ArgumentList.Add(arg);
-            }
+            var result = await ExternalProgram.RunAsync("dotnet", ["publish", $"{project}/Orleans.Coordinator.{project}.csproj", "-c", "Release", "-o", output, "--nologo"], TimeSpan.FromMinutes(4), RepoPaths.Root);
 
-            using var process = Process.Start(start)!;
-            var log = process.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
-            var errors = process.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
-            await process.WaitForExitAsync(TestContext.Current.CancellationToken);
-
-            Assert.True(process.ExitCode == 0, $"dotnet publish {project} failed:\n{await log}\n{await errors}");
+            Assert.True(result.Code == 0, $"dotnet publish {project} failed:\n{result.All}");
             Assert.True(File.Exists(Path.Combine(output, $"Orleans.Coordinator.{project}.dll")));
             Directory.Delete(output, recursive: true);
         }

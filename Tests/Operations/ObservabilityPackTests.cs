@@ -148,16 +148,7 @@ public sealed class ObservabilityPackTests(ITestOutputHelper output)
 
     private static async Task<(int Code, string Output)> RunAsync(string program, string workingDirectory, params string[] arguments)
     {
-        var start = new ProcessStartInfo(program) { WorkingDirectory = workingDirectory, UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var argument in arguments)
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync(Ct);
-        var stderr = process.StandardError.ReadToEndAsync(Ct);
-        await process.WaitForExitAsync(Ct).WaitAsync(TimeSpan.FromSeconds(30), Ct);
-        return (process.ExitCode, await stdout + await stderr);
+        var result = await ExternalProgram.RunAsync(program, arguments, TimeSpan.FromSeconds(30), workingDirectory);
+        return (result.Code, result.All);
     }
 }

@@ -2,6 +2,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Orleans.Coordinator.Grains.Interfaces;
 using Orleans.Coordinator.Grains.Interfaces.Configuration;
+using Orleans.Coordinator.Grains.Interfaces.Tenants;
 using Orleans.Coordinator.Resilience;
 using Orleans.Coordinator.Tests.Infrastructure;
 using StackExchange.Redis;
@@ -90,7 +91,7 @@ public sealed class FallbackStoreTests : IAsyncLifetime
     {
         var (a, b) = (Store(_first), Store(_second));
         var (narrow, wide) = (TestKeys.User("narrow"), TestKeys.User("wide"));
-        FallbackCounter[] both = [new(narrow, 2, 60_000, 1, false), new(wide, 5, 60_000, 1, false)];
+        FallbackCounter[] both = [Counter(narrow, 2, 1), Counter(wide, 5, 1)];
 
         var outcomes = new List<bool>();
         foreach (var store in new[] { a, b, a })
@@ -98,7 +99,7 @@ public sealed class FallbackStoreTests : IAsyncLifetime
             outcomes.Add((await store.CheckCountersAsync(both)).Allowed);
         }
 
-        var peek = await b.CheckCountersAsync([new(wide, 5, 60_000, 0, false)]);
+        var peek = await b.CheckCountersAsync([Counter(wide, 5, 0)]);
         Assert.Equal([true, true, false], outcomes);
         Assert.Equal(2, peek.Results[0].Count);
         Assert.InRange(peek.Results[0].ResetAfterMs, 1, 60_000);
@@ -165,7 +166,7 @@ public sealed class FallbackStoreTests : IAsyncLifetime
         var store = Store(_first);
         await store.AcquireLeaseAsync(TestKeys.User("ttl"), 3, 60_000, "p");
         await store.ConsumeBytesAsync(TestKeys.User("ttl"), 100, 60_000, 1);
-        await store.CheckCountersAsync([new(TestKeys.User("ttl"), 5, 60_000, 1, false)]);
+        await store.CheckCountersAsync([Counter(TestKeys.User("ttl"), 5, 1)]);
         await store.ReserveTokensAsync(TestKeys.User("ttl"), 100, 1, DateTimeOffset.UtcNow.AddHours(1).ToUnixTimeMilliseconds());
 
         var keys = await _redis.KeysAsync($"{_prefix}fb:*");
@@ -175,4 +176,8 @@ public sealed class FallbackStoreTests : IAsyncLifetime
         Assert.Equal(4, keys.Count);
         Assert.All(ttls, ttl => Assert.True(ttl is { TotalMilliseconds: > 0 }, "every fallback key carries an expiry"));
     }
+
+    /// <summary>A fixed-window counter (60 s) of tenant <c>t</c>, policy <c>p</c>, in the id form the gateway builds.</summary>
+    private static FallbackCounter Counter(string key, long limit, long cost)
+        => new(GrainKeys.RedisFallbackCounterId(GrainKeys.RateLimitCounter("t", "p", key), new RateLimitPolicy(RateLimitAlgorithm.FixedWindow, limit, 60_000, 0, false)), limit, 60_000, cost, false);
 }

@@ -16,7 +16,6 @@ namespace Orleans.Coordinator.Tests.Routing;
 [Collection(RedisClusterCollection.Name)]
 public sealed class RedisCliPushTests(RedisClusterFixture fixture, ITestOutputHelper output)
 {
-    private const string RedisCli = "/usr/bin/redis-cli";
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
@@ -82,16 +81,7 @@ public sealed class RedisCliPushTests(RedisClusterFixture fixture, ITestOutputHe
 
     private async Task RedisCliAsync(string[] command)
     {
-        Assert.True(File.Exists(RedisCli), $"{RedisCli} is missing: install Debian's redis-server package (./test.sh does).");
-        var start = new ProcessStartInfo(RedisCli) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var argument in new[] { "-h", "127.0.0.1", "-p", fixture.Redis.Port.ToString(CultureInfo.InvariantCulture) }.Concat(command))
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        using var process = Process.Start(start)!;
-        var stdout = await process.StandardOutput.ReadToEndAsync(Ct);
-        await process.WaitForExitAsync(Ct).WaitAsync(TimeSpan.FromSeconds(10), Ct);
-        Assert.True(process.ExitCode == 0, $"redis-cli {string.Join(' ', command)}: {stdout}");
+        var result = await ExternalProgram.RunAsync("redis-cli", ["-h", "127.0.0.1", "-p", fixture.Redis.Port.ToString(CultureInfo.InvariantCulture), .. command], TimeSpan.FromSeconds(10));
+        Assert.True(result.Code == 0, $"redis-cli {string.Join(' ', command)}: {result.All}");
     }
 }
