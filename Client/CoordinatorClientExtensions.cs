@@ -97,7 +97,7 @@ public static class CoordinatorClientExtensions
         return client.UseTls(tls.LoadCertificate(), o =>
         {
             o.RemoteCertificateMode = RemoteCertificateMode.RequireCertificate;
-            o.RemoteCertificateValidation = (certificate, _, _) => trusted(certificate);
+            o.RemoteCertificateValidation = (certificate, chain, _) => trusted(certificate, chain);
             o.HandshakeTimeout = tls.HandshakeTimeout;
         });
     }

@@ -457,37 +457,66 @@ public static class GrainKeys
         => $"{RedisGrainStatePrefix(keyPrefix, serviceId)}userbytebudget/{user}/bytes";
 
     /// <summary>
-    /// The fallback lease set of a user (<c>{prefix}fb:lease:</c> and the state key in braces): its Redis Cluster hash tag is the user's lease
-    /// grain state key (<see cref="RedisUserLeaseStateKey"/>), which has no tag of its own and so hashes whole. The two
-    /// keys the fallback lease script touches are then always in one hash slot (Redis Cluster refuses a script over
-    /// several). Needs <paramref name="keyPrefix"/> and <paramref name="serviceId"/> without <c>{</c> and <c>}</c>, which
-    /// their validation ensures.
+    /// The fallback lease set of a user. On a standalone Redis (or when <paramref name="keyPrefix"/> carries a hash tag,
+    /// which puts every key of the deployment in one slot): <c>{prefix}fb:lease:{user}</c>, the name it always had. On a
+    /// Redis Cluster: <c>{prefix}fb:lease:</c> followed by the user's lease grain state key
+    /// (<see cref="RedisUserLeaseStateKey"/>) in braces, a hash tag equal to that state key, which has no tag of its own and
+    /// so hashes whole: the two keys the fallback lease script touches share a slot (a cluster refuses a script over
+    /// several). Needs <paramref name="serviceId"/> without braces and a prefix whose <c>{</c>, if any, opens a tag (both
+    /// validated at startup).
     /// </summary>
-    public static string RedisFallbackLeaseKey(string keyPrefix, string serviceId, string user)
-        => RedisFallbackKey(keyPrefix, "lease", HashTag(RedisUserLeaseStateKey(keyPrefix, serviceId, user)));
+    public static string RedisFallbackLeaseKey(string keyPrefix, string serviceId, string user, bool redisCluster)
+        => TagFallbackKeys(keyPrefix, redisCluster)
+            ? RedisFallbackKey(keyPrefix, "lease", HashTag(RedisUserLeaseStateKey(keyPrefix, serviceId, user)))
+            : RedisFallbackKey(keyPrefix, "lease", user);
 
-    /// <summary>The fallback byte window of a user, in the hash slot of its byte budget grain state (as <see cref="RedisFallbackLeaseKey"/>).</summary>
-    public static string RedisFallbackBytesKey(string keyPrefix, string serviceId, string user)
-        => RedisFallbackKey(keyPrefix, "bytes", HashTag(RedisUserByteBudgetStateKey(keyPrefix, serviceId, user)));
+    /// <summary>The fallback byte window of a user; on a Redis Cluster in the slot of its byte budget grain state (as <see cref="RedisFallbackLeaseKey"/>).</summary>
+    public static string RedisFallbackBytesKey(string keyPrefix, string serviceId, string user, bool redisCluster)
+        => TagFallbackKeys(keyPrefix, redisCluster)
+            ? RedisFallbackKey(keyPrefix, "bytes", HashTag(RedisUserByteBudgetStateKey(keyPrefix, serviceId, user)))
+            : RedisFallbackKey(keyPrefix, "bytes", user);
 
     /// <summary>
-    /// The fallback key of a rate-limit counter (<paramref name="counterId"/> from <see cref="RedisFallbackCounterId"/>):
-    /// <c>{prefix}fb:rl:{rule}/</c>, the escaped tenant in braces, then <c>/{policy}/{key}</c>. The tenant is the Redis Cluster hash tag, so the counters of one
-    /// tenant (or Envoy domain) share a hash slot and one script charges them all or none. The braces go at fixed places
-    /// (after the rule tag, which has no <c>/</c>, and around the escaped tenant, which has none either), so two counters
-    /// never share a key.
+    /// The fallback key of a rate-limit counter (<paramref name="counterId"/> from <see cref="RedisFallbackCounterId"/>:
+    /// <c>{rule}/{tenant}/{policy}/{key}</c>, or <c>{rule}/#rls/{domain}/...</c> for Envoy). On a standalone Redis:
+    /// <c>{prefix}fb:rl:{counter id}</c>. On a Redis Cluster the tenant (for Envoy: <c>#rls/{domain}</c>) is wrapped in
+    /// braces as the hash tag, so the counters of one tenant or domain share a slot and one script charges them all or
+    /// none. The braces go at fixed places (after the rule tag, which has no <c>/</c>, and around escaped parts, which have
+    /// none either), so two counters never share a key.
     /// </summary>
-    public static string RedisFallbackCounterKey(string keyPrefix, string counterId)
+    /// <exception cref="ArgumentException"><paramref name="counterId"/> does not have that shape.</exception>
+    public static string RedisFallbackCounterKey(string keyPrefix, string counterId, bool redisCluster)
     {
         ArgumentNullException.ThrowIfNull(counterId);
-        var rule = counterId.IndexOf('/', StringComparison.Ordinal);
-        var tenantEnd = rule < 0 ? -1 : counterId.IndexOf('/', rule + 1);
-        if (tenantEnd < 0)
+        if (!TagFallbackKeys(keyPrefix, redisCluster))
         {
-            throw new ArgumentException("a counter id is {rule}/{tenant}/{policy}/{key}", nameof(counterId));
+            return RedisFallbackKey(keyPrefix, "rl", counterId);
         }
 
-        return RedisFallbackKey(keyPrefix, "rl", string.Concat(counterId.AsSpan(0, rule + 1), HashTag(counterId[(rule + 1)..tenantEnd]), counterId.AsSpan(tenantEnd)));
+        var rule = counterId.IndexOf('/', StringComparison.Ordinal);
+        var tagEnd = rule < 0 ? -1 : counterId.IndexOf('/', rule + 1);
+        if (tagEnd > 0 && counterId.AsSpan(rule + 1, tagEnd - rule - 1).SequenceEqual(EnvoyCounterPrefix))
+        {
+            tagEnd = counterId.IndexOf('/', tagEnd + 1); // an Envoy counter: the domain is part of the tag
+        }
+
+        if (tagEnd < 0)
+        {
+            throw new ArgumentException("a counter id is {rule}/{tenant}/{policy}/{key} or {rule}/#rls/{domain}/{entries}", nameof(counterId));
+        }
+
+        return RedisFallbackKey(keyPrefix, "rl", string.Concat(counterId.AsSpan(0, rule + 1), HashTag(counterId[(rule + 1)..tagEnd]), counterId.AsSpan(tagEnd)));
+    }
+
+    /// <summary>
+    /// True when Redis Cluster hashes <paramref name="key"/> by a hash tag: a <c>{</c> followed later by a <c>}</c> with at
+    /// least one character between (the Redis Cluster specification's rule).
+    /// </summary>
+    public static bool HasRedisHashTag(string key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        var open = key.IndexOf('{', StringComparison.Ordinal);
+        return open >= 0 && key.IndexOf('}', open + 1) > open + 1;
     }
 
     /// <summary>
@@ -495,6 +524,10 @@ public static class GrainKeys
     /// A tag ends at its first <c>}</c>, so one inside the part shortens it (the same way for every key built from it).
     /// </summary>
     public static string HashTag(string part) => "{" + part + "}";
+
+    private const string EnvoyCounterPrefix = "#rls";
+
+    private static bool TagFallbackKeys(string keyPrefix, bool redisCluster) => redisCluster && !HasRedisHashTag(keyPrefix);
 
     /// <summary>Lease and reservation ids minted by a gateway's Redis fallback start with this, so later calls find the right store.</summary>
     public const string FallbackIdPrefix = "fb-";

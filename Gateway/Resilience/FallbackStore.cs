@@ -278,7 +278,7 @@ public sealed class FallbackStore(IConnectionMultiplexer redis, IOptions<Coordin
     public async Task<FallbackBytesResult> ConsumeBytesAsync(string user, long budget, long windowMs, long bytes)
     {
         RedisKey grainState = GrainKeys.RedisUserByteBudgetStateKey(_prefix, cluster.Value.ServiceId, user);
-        var r = await EvalArrayAsync(BytesScript, [GrainKeys.RedisFallbackBytesKey(_prefix, cluster.Value.ServiceId, user), grainState], [budget, windowMs, bytes]);
+        var r = await EvalArrayAsync(BytesScript, [GrainKeys.RedisFallbackBytesKey(_prefix, cluster.Value.ServiceId, user, redis.IsRedisCluster()), grainState], [budget, windowMs, bytes]);
         return new FallbackBytesResult((long)r[0] == 1, (long)r[1], (long)r[2], (long)r[3]);
     }
 
@@ -288,42 +288,83 @@ public sealed class FallbackStore(IConnectionMultiplexer redis, IOptions<Coordin
     /// On a Redis Cluster, a batch over tenants in several slots runs one script per slot; when any of them refuses, the
     /// slots that charged are refunded (<see cref="RefundScript"/>), so the batch is still all or none. Between the charge
     /// and the refund another request may see the higher count and be refused: never more admitted than a limit allows.
+    /// A slot that refuses decides the batch even when another slot did not answer; when none refused and one did not
+    /// answer, the charged slots are refunded and <see cref="DependencyDownException"/> is thrown.
     /// </summary>
     public async Task<(bool Allowed, IReadOnlyList<FallbackCounterResult> Results)> CheckCountersAsync(IReadOnlyList<FallbackCounter> counters)
     {
         ArgumentNullException.ThrowIfNull(counters);
-        var keys = counters.Select(c => (RedisKey)GrainKeys.RedisFallbackCounterKey(_prefix, c.CounterId)).ToArray();
-        var groups = IsRedisCluster()
+        var clustered = redis.IsRedisCluster();
+        var keys = counters.Select(c => (RedisKey)GrainKeys.RedisFallbackCounterKey(_prefix, c.CounterId, clustered)).ToArray();
+        var groups = clustered
             ? [.. Enumerable.Range(0, counters.Count).GroupBy(i => redis.HashSlot(keys[i])).Select(g => g.ToArray())]
             : new[] { Enumerable.Range(0, counters.Count).ToArray() };
-        var answers = await Task.WhenAll(groups.Select(g => EvalArrayAsync(
-            CountersScript, [.. g.Select(i => keys[i])], [.. g.SelectMany(i => new RedisValue[] { counters[i].Limit, counters[i].WindowMs, counters[i].Cost, counters[i].Shadow ? 1 : 0 })])));
-        var allowed = answers.All(r => (long)r[0] == 1);
+        var calls = groups.Select(g => EvalArrayAsync(
+            CountersScript, [.. g.Select(i => keys[i])], [.. g.SelectMany(i => new RedisValue[] { counters[i].Limit, counters[i].WindowMs, counters[i].Cost, counters[i].Shadow ? 1 : 0 })])).ToArray();
+        try
+        {
+            await Task.WhenAll(calls);
+        }
+        catch (DependencyDownException)
+        {
+            // Judged below, slot by slot: a slot that refused decides the batch even when another slot did not answer.
+        }
+
+        var refused = calls.Any(c => c.IsCompletedSuccessfully && (long)c.Result[0] == 0);
+        var failed = calls.FirstOrDefault(c => !c.IsCompletedSuccessfully);
         var results = new FallbackCounterResult[counters.Count];
         var refunds = new List<Task>();
         for (var g = 0; g < groups.Length; g++)
         {
-            var refund = !allowed && (long)answers[g][0] == 1;
+            if (!calls[g].IsCompletedSuccessfully)
+            {
+                foreach (var i in groups[g])
+                {
+                    results[i] = new FallbackCounterResult(0, 0); // not known: that slot did not answer
+                }
+
+                continue;
+            }
+
+            var answer = calls[g].Result;
+            var refund = (refused || failed is not null) && (long)answer[0] == 1;
             for (var j = 0; j < groups[g].Length; j++)
             {
                 var i = groups[g][j];
-                var count = (long)answers[g][1 + (3 * j)];
-                results[i] = new FallbackCounterResult(refund ? count - counters[i].Cost : count, (long)answers[g][2 + (3 * j)]);
+                var count = (long)answer[1 + (3 * j)];
+                results[i] = new FallbackCounterResult(refund ? count - counters[i].Cost : count, (long)answer[2 + (3 * j)]);
             }
 
             if (refund)
             {
-                refunds.Add(EvalAsync(RefundScript, [.. groups[g].Select(i => keys[i])],
-                    [.. groups[g].SelectMany((i, j) => new RedisValue[] { (long)answers[g][3 + (3 * j)], counters[i].Cost })]));
+                refunds.Add(RefundAsync([.. groups[g].Select(i => keys[i])], [.. groups[g].SelectMany((i, j) => new RedisValue[] { (long)answer[3 + (3 * j)], counters[i].Cost })]));
             }
         }
 
         await Task.WhenAll(refunds);
-        return (allowed, results);
+        if (failed is not null && !refused)
+        {
+            await failed; // no slot refused and one did not answer: the batch cannot be decided (an outage)
+        }
+
+        return (!refused, results);
     }
 
-    /// <summary>True when the connection is to a Redis Cluster (keys of a script must then share a hash slot).</summary>
-    private bool IsRedisCluster() => redis.GetServers() is { Length: > 0 } servers && servers[0].ServerType == ServerType.Cluster;
+    /// <summary>
+    /// Takes back a slot's charge, best effort: a refund that fails leaves the charge until its window ends (more refused,
+    /// never more admitted).
+    /// </summary>
+    private async Task RefundAsync(RedisKey[] keys, RedisValue[] args)
+    {
+        try
+        {
+            await EvalAsync(RefundScript, keys, args);
+        }
+        catch (DependencyDownException)
+        {
+            // See above: the window's end clears it.
+        }
+    }
 
     /// <summary>Reserves tokens against <paramref name="budget"/> for the period ending at <paramref name="periodEndMs"/>.</summary>
     public async Task<FallbackReserveResult> ReserveTokensAsync(string tenant, long budget, long tokens, long periodEndMs)
@@ -369,5 +410,5 @@ public sealed class FallbackStore(IConnectionMultiplexer redis, IOptions<Coordin
 
     private string Key(string kind, string id) => GrainKeys.RedisFallbackKey(_prefix, kind, id);
 
-    private string LeaseKey(string user) => GrainKeys.RedisFallbackLeaseKey(_prefix, cluster.Value.ServiceId, user);
+    private string LeaseKey(string user) => GrainKeys.RedisFallbackLeaseKey(_prefix, cluster.Value.ServiceId, user, redis.IsRedisCluster());
 }

@@ -60,6 +60,13 @@ public sealed class ResilienceOptions : IValidatableOptions
     /// </summary>
     public double BreakerFailureRatio { get; set; } = 0.5;
 
+    /// <summary>
+    /// Removed: the consecutive-failure threshold of the breakers before they became Polly failure-ratio breakers. Set, it
+    /// stops the process at startup naming its replacements (<see cref="BreakerMinimumThroughput"/>,
+    /// <see cref="BreakerFailureRatio"/>), so an old setting is not silently ignored.
+    /// </summary>
+    public int? BreakerFailureThreshold { get; set; }
+
     /// <summary>The window over which a breaker samples outcomes (Polly's <c>SamplingDuration</c>; at least 500 ms).</summary>
     public TimeSpan BreakerSamplingDuration { get; set; } = TimeSpan.FromSeconds(2);
 
@@ -110,6 +117,11 @@ public sealed class ResilienceOptions : IValidatableOptions
         if (SlowCallTimeout < TimeSpan.FromMilliseconds(1) || SlowCallTimeout > TimeSpan.FromSeconds(30))
         {
             yield return "Resilience:SlowCallTimeout must be between 00:00:00.001 and 00:00:30.";
+        }
+
+        if (BreakerFailureThreshold is not null)
+        {
+            yield return "Resilience:BreakerFailureThreshold was replaced by Resilience:BreakerMinimumThroughput (calls in the sampling window before a breaker may open) and Resilience:BreakerFailureRatio: rename it.";
         }
 
         if (BreakerMinimumThroughput is < 2 or > 1000)

@@ -44,9 +44,13 @@ public sealed class CoordinatorRedisOptions : IValidatableOptions
         {
             yield return "Redis:KeyPrefix must not be empty (default 'coordinator:').";
         }
-        else if (KeyPrefix.Length > 64 || KeyPrefix.Any(char.IsWhiteSpace) || KeyPrefix.AsSpan().IndexOfAny("{}") >= 0)
+        else if (KeyPrefix.Length > 64 || KeyPrefix.Any(char.IsWhiteSpace))
         {
-            yield return "Redis:KeyPrefix must be at most 64 characters without white space, '{' or '}' (Redis Cluster hash-tag braces).";
+            yield return "Redis:KeyPrefix must be at most 64 characters without white space.";
+        }
+        else if (KeyPrefix.Contains('{', StringComparison.Ordinal) && !GrainKeys.HasRedisHashTag(KeyPrefix))
+        {
+            yield return "Redis:KeyPrefix has a '{' that opens no Redis Cluster hash tag: use none, or a whole tag such as '{coordinator}:' (every key then shares one slot).";
         }
 
         if (IsConfigured && !RedisConnectionString.TryNormalize(ConnectionString!, out _, out var error))

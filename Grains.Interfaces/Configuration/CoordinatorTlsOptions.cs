@@ -30,8 +30,8 @@ public sealed class CoordinatorTlsOptions : IValidatableOptions
     public string? KeyPath { get; set; }
 
     /// <summary>
-    /// A PEM file with the CA certificate(s) that issue every process's certificate in this cluster (a root, or the intermediate
-    /// that signs them: each is a trust anchor). Required with <see cref="CertificatePath"/>.
+    /// A PEM file with the cluster CA: its root certificate, followed by any intermediate that signs the processes'
+    /// certificates (.NET accepts only a self-signed root as trust anchor). Required with <see cref="CertificatePath"/>.
     /// </summary>
     public string? CaPath { get; set; }
 
@@ -41,7 +41,10 @@ public sealed class CoordinatorTlsOptions : IValidatableOptions
     /// <summary>True when <see cref="CertificatePath"/> is set.</summary>
     public bool IsEnabled => !string.IsNullOrWhiteSpace(CertificatePath);
 
-    /// <summary>Describes every problem with these options (files missing or unreadable, no private key, expired, not issued by the CA); empty when usable.</summary>
+    /// <summary>
+    /// Describes the problems with these options, empty when usable: half a setting, a bad handshake timeout, and the first
+    /// problem of the files (missing or unreadable, no private key, expired, no root in the CA file, not issued by the CA).
+    /// </summary>
     public IEnumerable<string> Validate()
     {
         if (!IsEnabled)
@@ -64,6 +67,7 @@ public sealed class CoordinatorTlsOptions : IValidatableOptions
         {
             using var certificate = LoadCertificate();
             var ca = LoadCa();
+            using var release = new CollectionDisposer(ca);
             if (!certificate.HasPrivateKey)
             {
                 problem = $"Tls:CertificatePath '{CertificatePath}' has no private key: set Tls:KeyPath.";
@@ -71,6 +75,10 @@ public sealed class CoordinatorTlsOptions : IValidatableOptions
             else if (certificate.NotAfter < DateTime.Now || certificate.NotBefore > DateTime.Now)
             {
                 problem = $"Tls:CertificatePath '{CertificatePath}' is valid only from {certificate.NotBefore:u} to {certificate.NotAfter:u}.";
+            }
+            else if (!ca.Any(IsSelfSigned))
+            {
+                problem = $"Tls:CaPath '{CaPath}' holds no root (self-signed) certificate: put the CA's root first, then any intermediate.";
             }
             else if (!ChainsTo(certificate, ca))
             {
@@ -127,26 +135,57 @@ public sealed class CoordinatorTlsOptions : IValidatableOptions
 
     /// <summary>
     /// A validator of remote certificates for Orleans' <c>TlsOptions.RemoteCertificateValidation</c>: true when the peer's
-    /// certificate chains to <paramref name="ca"/> (the platform's policy errors, which judge against the system store and
-    /// the host name, are not used; see the remarks on this class).
+    /// certificate chains to a root in <paramref name="ca"/>, through intermediates in <paramref name="ca"/> or those the peer
+    /// presented (<c>chain</c>). The platform's policy errors, which judge against the system store and the host name, are
+    /// not used (see the remarks on this class).
     /// </summary>
-    public static Func<X509Certificate2?, bool> TrustedBy(X509Certificate2Collection ca)
+    public static Func<X509Certificate2?, X509Chain?, bool> TrustedBy(X509Certificate2Collection ca)
     {
         ArgumentNullException.ThrowIfNull(ca);
-        return certificate => certificate is not null && ChainsTo(certificate, ca);
+        return (certificate, presented) => certificate is not null && ChainsTo(certificate, ca, presented);
     }
 
-    private static bool ChainsTo(X509Certificate2 certificate, X509Certificate2Collection ca)
+    /// <summary>
+    /// Custom root trust (.NET takes only self-signed roots as anchors): the roots of <paramref name="ca"/> are the trust
+    /// store; its other certificates and the peer's presented chain may serve as intermediates.
+    /// </summary>
+    private static bool ChainsTo(X509Certificate2 certificate, X509Certificate2Collection ca, X509Chain? presented = null)
     {
         using var chain = new X509Chain();
         chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        chain.ChainPolicy.CustomTrustStore.AddRange(ca);
         chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        foreach (var authority in ca)
+        {
+            (IsSelfSigned(authority) ? chain.ChainPolicy.CustomTrustStore : chain.ChainPolicy.ExtraStore).Add(authority);
+        }
+
+        if (presented is not null)
+        {
+            foreach (var element in presented.ChainElements)
+            {
+                chain.ChainPolicy.ExtraStore.Add(element.Certificate);
+            }
+        }
+
         return chain.Build(certificate);
     }
+
+    private static bool IsSelfSigned(X509Certificate2 certificate) => certificate.SubjectName.RawData.AsSpan().SequenceEqual(certificate.IssuerName.RawData);
 
     private static string Existing(string? path, string setting)
         => string.IsNullOrWhiteSpace(path) ? throw new InvalidOperationException($"{setting} is required for TLS.")
             : File.Exists(path) ? path
             : throw new InvalidOperationException($"{setting} '{path}' does not exist.");
+
+    /// <summary>Disposes the certificates of a collection (a collection does not own them).</summary>
+    private readonly struct CollectionDisposer(X509Certificate2Collection certificates) : IDisposable
+    {
+        public void Dispose()
+        {
+            foreach (var certificate in certificates)
+            {
+                certificate.Dispose();
+            }
+        }
+    }
 }

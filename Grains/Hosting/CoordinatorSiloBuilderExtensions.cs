@@ -154,7 +154,7 @@ public static class CoordinatorSiloBuilderExtensions
         {
             o.RemoteCertificateMode = RemoteCertificateMode.RequireCertificate;
             o.ClientCertificateMode = RemoteCertificateMode.RequireCertificate;
-            o.RemoteCertificateValidation = (certificate, _, _) => trusted(certificate);
+            o.RemoteCertificateValidation = (certificate, chain, _) => trusted(certificate, chain);
             o.HandshakeTimeout = tls.HandshakeTimeout;
         });
     }

@@ -33,14 +33,14 @@ public sealed class RedisFallbackLeases(CoordinatorRedis redis, IOptions<Coordin
     /// <inheritdoc/>
     public Task<int> CountLiveAsync(string user, long nowMs)
         => redis.RunAsync("ZCOUNT", async db => (int)await db.SortedSetLengthAsync(
-            GrainKeys.RedisFallbackLeaseKey(options.Value.KeyPrefix, cluster.Value.ServiceId, user), nowMs, double.PositiveInfinity, StackExchange.Redis.Exclude.Start));
+            GrainKeys.RedisFallbackLeaseKey(options.Value.KeyPrefix, cluster.Value.ServiceId, user, db.Multiplexer.IsRedisCluster()), nowMs, double.PositiveInfinity, StackExchange.Redis.Exclude.Start));
 
     /// <inheritdoc/>
     public Task<IReadOnlyList<Interfaces.Leases.LeaseInfo>> ListLiveAsync(string user, long nowMs)
         => redis.RunAsync<IReadOnlyList<Interfaces.Leases.LeaseInfo>>("ZRANGEBYSCORE", async db =>
         {
             var entries = await db.SortedSetRangeByScoreWithScoresAsync(
-                GrainKeys.RedisFallbackLeaseKey(options.Value.KeyPrefix, cluster.Value.ServiceId, user), nowMs, double.PositiveInfinity, StackExchange.Redis.Exclude.Start);
+                GrainKeys.RedisFallbackLeaseKey(options.Value.KeyPrefix, cluster.Value.ServiceId, user, db.Multiplexer.IsRedisCluster()), nowMs, double.PositiveInfinity, StackExchange.Redis.Exclude.Start);
             return [.. entries.Select(e => Interfaces.Leases.FallbackLeaseMembers.Parse(e.Element.ToString(), (long)e.Score)).OfType<Interfaces.Leases.LeaseInfo>()];
         });
 }

@@ -93,10 +93,10 @@ public sealed class RouteChangeStamps
 internal sealed partial class RouteKeyspaceListener(CoordinatorRedis redis, RouteChangeStamps stamps, IRouteStore announcements, ILogger<RouteKeyspaceListener> logger) : BackgroundService
 {
     private static readonly TimeSpan ProbeWait = TimeSpan.FromSeconds(2);
-    private TaskCompletionSource? _probe;
+    private System.Collections.Concurrent.ConcurrentDictionary<string, TaskCompletionSource> _probes = new(StringComparer.Ordinal);
     private int _database;
 
-    /// <summary>The probe's identifier: <c>#</c> is outside every identifier's character set, so it names no route.</summary>
+    /// <summary>The probes' identifiers start with this: <c>#</c> is outside every identifier's character set, so they name no route.</summary>
     private const string ProbeIdentifier = "#keyspace-probe";
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -152,9 +152,13 @@ internal sealed partial class RouteKeyspaceListener(CoordinatorRedis redis, Rout
             return;
         }
 
-        if (identifier == ProbeIdentifier)
+        if (identifier.StartsWith(ProbeIdentifier, StringComparison.Ordinal))
         {
-            Volatile.Read(ref _probe)?.TrySetResult();
+            if (Volatile.Read(ref _probes).TryGetValue(identifier, out var probe))
+            {
+                probe.TrySetResult();
+            }
+
             return;
         }
 
@@ -166,27 +170,58 @@ internal sealed partial class RouteKeyspaceListener(CoordinatorRedis redis, Rout
         }
     }
 
-    /// <summary>Writes and deletes the probe key and waits for its event: says in the log whether route events arrive.</summary>
+    /// <summary>
+    /// Writes and deletes a probe key on every primary (on a Redis Cluster each master publishes the events of its own keys)
+    /// and waits for their events: says in the log whether route events arrive, and from how many primaries.
+    /// </summary>
     private async Task ProbeAsync(IConnectionMultiplexer multiplexer, CancellationToken cancellationToken)
     {
-        var probe = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        Volatile.Write(ref _probe, probe);
+        var probes = ProbeIdentifiers(multiplexer).ToDictionary(id => id, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously), StringComparer.Ordinal);
+        Volatile.Write(ref _probes, new System.Collections.Concurrent.ConcurrentDictionary<string, TaskCompletionSource>(probes, StringComparer.Ordinal));
         try
         {
-            var key = (RedisKey)GrainKeys.RedisRouteKey(redis.KeyPrefix, ProbeIdentifier);
-            await multiplexer.GetDatabase().StringSetAsync(key, "probe");
-            await multiplexer.GetDatabase().KeyDeleteAsync(key);
-            await probe.Task.WaitAsync(ProbeWait, cancellationToken);
-            LogOn(logger);
+            foreach (var identifier in probes.Keys)
+            {
+                var key = (RedisKey)GrainKeys.RedisRouteKey(redis.KeyPrefix, identifier);
+                await multiplexer.GetDatabase().StringSetAsync(key, "probe");
+                await multiplexer.GetDatabase().KeyDeleteAsync(key);
+            }
+
+            await Task.WhenAll(probes.Values.Select(p => p.Task)).WaitAsync(ProbeWait, cancellationToken);
+            LogOn(logger, probes.Count);
         }
         catch (TimeoutException)
         {
-            LogOff(logger, "no keyspace event came back within 2 s (notify-keyspace-events lacks K$g?)");
+            var missing = probes.Count(p => !p.Value.Task.IsCompleted);
+            LogOff(logger, $"no keyspace event came back within 2 s from {missing} of {probes.Count} primaries (notify-keyspace-events lacks K$g?)");
         }
         catch (Exception ex) when (ex is RedisException)
         {
             LogOff(logger, ex.GetType().Name);
         }
+    }
+
+    /// <summary>One probe identifier per primary: on a Redis Cluster, the first of <c>#keyspace-probe-N</c> whose key each master holds.</summary>
+    private IEnumerable<string> ProbeIdentifiers(IConnectionMultiplexer multiplexer)
+    {
+        var cluster = multiplexer.GetServers().FirstOrDefault(s => s.IsConnected && s.ServerType == ServerType.Cluster)?.ClusterConfiguration;
+        if (cluster is null)
+        {
+            return [ProbeIdentifier];
+        }
+
+        var primaries = cluster.Nodes.Where(n => !n.IsReplica && n.Slots.Count > 0).Select(n => n.EndPoint?.ToString()).ToHashSet();
+        var chosen = new Dictionary<string, string>(StringComparer.Ordinal);
+        for (var i = 0; i < 4096 && chosen.Count < primaries.Count; i++)
+        {
+            var identifier = $"{ProbeIdentifier}-{i}";
+            if (cluster.GetBySlot((RedisKey)GrainKeys.RedisRouteKey(redis.KeyPrefix, identifier))?.EndPoint?.ToString() is { } owner && primaries.Contains(owner))
+            {
+                chosen.TryAdd(owner, identifier);
+            }
+        }
+
+        return chosen.Values;
     }
 
     /// <summary>
@@ -236,8 +271,8 @@ internal sealed partial class RouteKeyspaceListener(CoordinatorRedis redis, Rout
         return result;
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Route changes made in Redis directly (redis-cli SET/DEL) are seen at once: keyspace notifications arrive")]
-    private static partial void LogOn(ILogger logger);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Route changes made in Redis directly (redis-cli SET/DEL) are seen at once: keyspace notifications arrive from {Primaries} primaries")]
+    private static partial void LogOn(ILogger logger, int primaries);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Route changes made in Redis directly are seen only when copies expire (Mappings:CacheTtl): {Reason}")]
     private static partial void LogOff(ILogger logger, string reason);

@@ -82,11 +82,13 @@ public sealed class KeyBuilderTests
             seed: 19);
 
     [Fact]
-    public void RedisFallbackCounterKey_DifferentCounterOrRule_NeverShareAKey_AndTagTheTenant()
+    public void RedisFallbackCounterKey_DifferentCounterOrRule_NeverShareAKey_AndTagTheTenantOnACluster()
         => AssertInjective(Gen.Select(Part, Part, Gen.Long[1, 20], Gen.Long[100, 120]),
             x =>
             {
-                var key = GrainKeys.RedisFallbackCounterKey("p:", GrainKeys.RedisFallbackCounterId(GrainKeys.RateLimitCounter(x.Item1, "p", x.Item2), new RateLimitPolicy(RateLimitAlgorithm.FixedWindow, x.Item3, x.Item4, 0, false)));
+                var id = GrainKeys.RedisFallbackCounterId(GrainKeys.RateLimitCounter(x.Item1, "p", x.Item2), new RateLimitPolicy(RateLimitAlgorithm.FixedWindow, x.Item3, x.Item4, 0, false));
+                Assert.Equal(GrainKeys.RedisFallbackKey("p:", "rl", id), GrainKeys.RedisFallbackCounterKey("p:", id, redisCluster: false)); // the standalone name is unchanged
+                var key = GrainKeys.RedisFallbackCounterKey("p:", id, redisCluster: true);
                 var open = key.IndexOf('{', StringComparison.Ordinal);
                 Assert.Equal(GrainKeys.EscapeKeyPart(x.Item1), key[(open + 1)..key.IndexOf('}', open)]); // the hash tag is the escaped tenant
                 return key;
@@ -94,24 +96,41 @@ public sealed class KeyBuilderTests
             seed: 21);
 
     [Fact]
-    public void RedisFallbackLeaseAndBytesKeys_TagThemselvesWithTheGrainStateKey_AndDifferPerUser()
+    public void RedisFallbackCounterKey_OfAnEnvoyCounter_TagsItsDomain()
     {
-        var lease = GrainKeys.RedisFallbackLeaseKey("p:", "svc", "alice");
-        var bytes = GrainKeys.RedisFallbackBytesKey("p:", "svc", "alice");
+        var rule = new RateLimitPolicy(RateLimitAlgorithm.FixedWindow, 5, 1000, 0, false);
+        string Key(string domain) => GrainKeys.RedisFallbackCounterKey("p:", GrainKeys.RedisFallbackCounterId(GrainKeys.EnvoyCounter(domain, [("k", "v")]), rule), redisCluster: true);
 
-        Assert.Equal("p:fb:lease:{" + GrainKeys.RedisUserLeaseStateKey("p:", "svc", "alice") + "}", lease);
-        Assert.Equal("p:fb:bytes:{" + GrainKeys.RedisUserByteBudgetStateKey("p:", "svc", "alice") + "}", bytes);
-        Assert.NotEqual(lease, GrainKeys.RedisFallbackLeaseKey("p:", "svc", "bob"));
+        Assert.Contains("{#rls/edge}", Key("edge"), StringComparison.Ordinal);
+        Assert.Contains("{#rls/api}", Key("api"), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void RedisFallbackLeaseAndBytesKeys_OnACluster_TagThemselvesWithTheGrainStateKey_ElseKeepTheirNames()
+    {
+        Assert.Equal("p:fb:lease:{" + GrainKeys.RedisUserLeaseStateKey("p:", "svc", "alice") + "}", GrainKeys.RedisFallbackLeaseKey("p:", "svc", "alice", redisCluster: true));
+        Assert.Equal("p:fb:bytes:{" + GrainKeys.RedisUserByteBudgetStateKey("p:", "svc", "alice") + "}", GrainKeys.RedisFallbackBytesKey("p:", "svc", "alice", redisCluster: true));
+        Assert.NotEqual(GrainKeys.RedisFallbackLeaseKey("p:", "svc", "alice", redisCluster: true), GrainKeys.RedisFallbackLeaseKey("p:", "svc", "bob", redisCluster: true));
+
+        // Standalone Redis, or a prefix that already puts every key in one slot: the names they always had (nothing to migrate).
+        Assert.Equal("p:fb:lease:alice", GrainKeys.RedisFallbackLeaseKey("p:", "svc", "alice", redisCluster: false));
+        Assert.Equal("p:fb:bytes:alice", GrainKeys.RedisFallbackBytesKey("p:", "svc", "alice", redisCluster: false));
+        Assert.Equal("{p}:fb:lease:alice", GrainKeys.RedisFallbackLeaseKey("{p}:", "svc", "alice", redisCluster: true));
     }
 
     [Theory]
-    [InlineData("coord{x}:")]
-    [InlineData("coord}:")]
-    public void KeyPrefixOrServiceIdWithHashTagBraces_IsRefused(string value)
-    {
-        Assert.Contains(new Orleans.Coordinator.Grains.Interfaces.Configuration.CoordinatorRedisOptions { KeyPrefix = value }.Validate(), e => e.StartsWith("Redis:KeyPrefix", StringComparison.Ordinal));
-        Assert.Contains(new Orleans.Coordinator.Grains.Interfaces.Configuration.CoordinatorClusterOptions { ServiceId = value }.Validate(), e => e.StartsWith("Orleans:ServiceId", StringComparison.Ordinal));
-    }
+    [InlineData("coord{:", false)]
+    [InlineData("coord{}:", false)]
+    [InlineData("{coord}:", true)]
+    [InlineData("coord}:", true)]
+    public void KeyPrefix_BraceMustOpenAHashTag(string prefix, bool valid)
+        => Assert.Equal(valid, !new Orleans.Coordinator.Grains.Interfaces.Configuration.CoordinatorRedisOptions { KeyPrefix = prefix }.Validate().Any());
+
+    [Theory]
+    [InlineData("svc{x}")]
+    [InlineData("svc}")]
+    public void ServiceIdWithHashTagBraces_IsRefused(string serviceId)
+        => Assert.Contains(new Orleans.Coordinator.Grains.Interfaces.Configuration.CoordinatorClusterOptions { ServiceId = serviceId }.Validate(), e => e.StartsWith("Orleans:ServiceId", StringComparison.Ordinal));
 
     [Fact]
     public void InstanceLeaseIndex_DifferentInstanceOrBucket_NeverShareAKey()

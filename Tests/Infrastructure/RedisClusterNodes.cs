@@ -25,7 +25,8 @@ public sealed class RedisClusterNodes : IAsyncDisposable
         {
             for (var i = 0; i < 3; i++)
             {
-                nodes.Add(await RedisServer.StartAsync("--cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 2000"));
+                // The bus port must be given: by default it is the port + 10000, which passes 65535 for high free ports.
+                nodes.Add(await RedisServer.StartAsync($"--cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 2000 --cluster-port {RedisServer.FreePort()}"));
             }
 
             var cluster = new RedisClusterNodes(nodes);

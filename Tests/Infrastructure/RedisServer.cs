@@ -37,7 +37,16 @@ public sealed class RedisServer : IAsyncDisposable
         var port = FreePort();
         var directory = Directory.CreateTempSubdirectory("coordinator-redis-").FullName;
         var server = new RedisServer(Launch(port, directory, extraArguments, configFile), directory, port, extraArguments, configFile);
-        await server.WaitUntilReadyAsync();
+        try
+        {
+            await server.WaitUntilReadyAsync();
+        }
+        catch
+        {
+            await server.DisposeAsync(); // no process or directory left behind by a start that failed
+            throw;
+        }
+
         return server;
     }
 

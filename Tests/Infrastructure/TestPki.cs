@@ -12,6 +12,9 @@ public sealed class TestPki : IDisposable
 {
     private readonly X509Certificate2 _ca;
 
+    private TestPki(string directory, X509Certificate2 ca, string caPath)
+        => (Directory, _ca, CaPath) = (directory, ca, caPath);
+
     private TestPki(string directory, string name)
     {
         Directory = directory;
@@ -34,6 +37,24 @@ public sealed class TestPki : IDisposable
     /// <summary>A CA named <paramref name="name"/> writing into a fresh temporary directory (or <paramref name="directory"/>).</summary>
     public static TestPki Create(string name, string? directory = null)
         => new(directory ?? System.IO.Directory.CreateTempSubdirectory("coordinator-pki-").FullName, name);
+
+    /// <summary>
+    /// An intermediate CA signed by this one, writing into the same directory; its <see cref="CaPath"/> holds the
+    /// intermediate's certificate alone.
+    /// </summary>
+    public TestPki CreateIntermediate(string name)
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest($"CN={name}", key, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, true, 0, true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
+        request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
+        request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(_ca, includeKeyIdentifier: true, includeIssuerAndSerial: false));
+        using var issued = request.Create(_ca, DateTimeOffset.UtcNow.AddMinutes(-45), DateTimeOffset.UtcNow.AddHours(20), RandomNumberGenerator.GetBytes(12));
+        var path = Path.Combine(Directory, $"{name}.crt");
+        File.WriteAllText(path, issued.ExportCertificatePem());
+        return new TestPki(Directory, issued.CopyWithPrivateKey(key), path);
+    }
 
     /// <summary>Issues <c>CN={name}</c> and writes <c>{name}.crt</c> and <c>{name}.key</c>; returns (certificate path, key path).</summary>
     public (string Certificate, string Key) Issue(string name)

@@ -69,7 +69,7 @@ public sealed partial class DeployFilesTests
             };
             Assert.Empty(tls.Validate());
             using var certificate = tls.LoadCertificate();
-            Assert.True(CoordinatorTlsOptions.TrustedBy(tls.LoadCa())(certificate));
+            Assert.True(CoordinatorTlsOptions.TrustedBy(tls.LoadCa())(certificate, null));
         }
         finally
         {
@@ -97,7 +97,24 @@ public sealed partial class DeployFilesTests
         Assert.Empty(new CoordinatorTlsOptions { CertificatePath = node.Certificate, KeyPath = node.Key, CaPath = pki.CaPath }.Validate());
         Assert.Empty(new CoordinatorTlsOptions().Validate());
         using var rogueCertificate = TestPki.Load(rogue);
-        Assert.False(CoordinatorTlsOptions.TrustedBy(new CoordinatorTlsOptions { CaPath = pki.CaPath }.LoadCa())(rogueCertificate));
+        Assert.False(CoordinatorTlsOptions.TrustedBy(new CoordinatorTlsOptions { CaPath = pki.CaPath }.LoadCa())(rogueCertificate, null));
+    }
+
+    [Fact]
+    public void TlsOptions_AcceptACertificateOfAnIntermediate_WhenTheCaFileHoldsTheRootAndTheIntermediate()
+    {
+        using var root = TestPki.Create("cluster-root");
+        var intermediate = root.CreateIntermediate("cluster-intermediate");
+        var node = intermediate.Issue("node");
+        var bundle = Path.Combine(root.Directory, "ca-bundle.crt");
+        File.WriteAllText(bundle, File.ReadAllText(root.CaPath) + "\n" + File.ReadAllText(intermediate.CaPath));
+
+        Assert.Empty(new CoordinatorTlsOptions { CertificatePath = node.Certificate, KeyPath = node.Key, CaPath = bundle }.Validate());
+        var onlyIntermediate = new CoordinatorTlsOptions { CertificatePath = node.Certificate, KeyPath = node.Key, CaPath = intermediate.CaPath }.Validate().Single();
+        Assert.Contains("holds no root (self-signed) certificate", onlyIntermediate, StringComparison.Ordinal);
+        using var certificate = TestPki.Load(node);
+        Assert.True(CoordinatorTlsOptions.TrustedBy(new CoordinatorTlsOptions { CaPath = bundle }.LoadCa())(certificate, null));
+        Assert.False(CoordinatorTlsOptions.TrustedBy(new CoordinatorTlsOptions { CaPath = root.CaPath }.LoadCa())(certificate, null)); // the intermediate is not known
     }
 
     [Theory]

@@ -2,12 +2,17 @@
 # Makes a cluster CA and one certificate for the Orleans connections (mutual TLS between silos, gateways and internal
 # services), as PEM files in the layout of a Kubernetes TLS secret: ca.crt, tls.crt, tls.key.
 #   deploy/tls/make-certs.sh [directory] [days]     (default: deploy/compose/tls, 365 days)
+# tls.key is made readable by its owner only and, when run as root, owned by uid COORDINATOR_TLS_UID (default 1654, the
+# user the Silo and Gateway images run as).
 # For production, issue the certificates from your own PKI (e.g. cert-manager with a CA issuer made for this cluster):
 # every process trusts any certificate the CA in ca.crt signed, so the CA must serve this cluster only.
 set -euo pipefail
 dir=${1:-"$(dirname "$0")/../compose/tls"}
 days=${2:-365}
+# The containers run as the .NET images' non-root user (uid 1654): it must be able to read the node key, nobody else.
+uid=${COORDINATOR_TLS_UID:-1654}
 mkdir -p "$dir"
+dir=$(cd "$dir" && pwd)
 cd "$dir"
 umask 077
 openssl ecparam -name prime256v1 -genkey -noout -out ca.key
@@ -23,7 +28,11 @@ subjectAltName=DNS:localhost,IP:127.0.0.1
 EXT
 openssl x509 -req -in tls.csr -CA ca.crt -CAkey ca.key -CAcreateserial -sha256 -days "$days" -extfile tls.ext -out tls.crt 2>/dev/null
 rm -f tls.csr tls.ext ca.srl
-# The containers run as a non-root user: the node key must be readable by it. The CA key stays private to you.
-chmod 644 ca.crt tls.crt tls.key
-chmod 600 ca.key
-echo "wrote $(cd "$dir" && pwd)/{ca.crt,tls.crt,tls.key} (and ca.key: keep it out of the containers)"
+chmod 644 ca.crt tls.crt
+chmod 600 ca.key tls.key
+if [ "$(id -u)" = 0 ]; then
+  chown "$uid" tls.key
+else
+  echo "note: the containers read tls.key as uid $uid: sudo chown $uid $dir/tls.key (or set COORDINATOR_TLS_UID to your processes' uid)" >&2
+fi
+echo "wrote $dir/{ca.crt,tls.crt,tls.key} (and ca.key: keep it out of the containers)"
