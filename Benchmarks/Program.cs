@@ -12,7 +12,7 @@ var rounds = int.Parse(Arg("--rounds", "3"), CultureInfo.InvariantCulture);
 var users = Arg("--users", "100000,1000000").Split(',').Select(u => int.Parse(u, CultureInfo.InvariantCulture)).ToList();
 BenchFilter.Paths = Arg("--only", "").Split(',', StringSplitOptions.RemoveEmptyEntries);
 BenchFilter.Shapes = Arg("--shape", "").Split(',', StringSplitOptions.RemoveEmptyEntries);
-string[] known = ["ratelimit", "leases", "mappings", "cache", "memory", "all"];
+string[] known = ["ratelimit", "leases", "mappings", "cache", "memory", "tls", "all"];
 if (!known.Contains(scenario))
 {
     Console.Error.WriteLine($"Unknown scenario '{scenario}'. Available: {string.Join(", ", known)}.");
@@ -42,6 +42,11 @@ if (scenario is "cache" or "all")
 {
     rows.AddRange(await CacheScenario.RunAsync(duration, rounds));
     memory.AddRange(CacheScenario.MeasureMemory());
+}
+
+if (scenario is "tls")
+{
+    rows.AddRange(await TlsScenario.RunAsync(duration, rounds));
 }
 
 if (scenario is "memory" or "all")

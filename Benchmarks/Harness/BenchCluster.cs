@@ -3,7 +3,9 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Orleans.Configuration;
+using Orleans.Coordinator.Client;
 using Orleans.Coordinator.Grains.Interfaces;
+using Orleans.Coordinator.Grains.Interfaces.Configuration;
 using Orleans.Hosting;
 using StackExchange.Redis;
 
@@ -27,7 +29,11 @@ public sealed class BenchCluster : IAsyncDisposable
 
     public const string Token = "bench-token-0123456789abcdef0123";
 
-    public static async Task<BenchCluster> StartAsync(bool withGateway, int silos = 1)
+    /// <summary>
+    /// Starts Redis, <paramref name="silos"/> silo processes, this process's Orleans client and (optionally) a gateway;
+    /// <paramref name="settings"/> go to every process, and <c>Tls__*</c> among them to the client too (mutual TLS).
+    /// </summary>
+    public static async Task<BenchCluster> StartAsync(bool withGateway, int silos = 1, IReadOnlyDictionary<string, string>? settings = null)
     {
         var owned = new List<IAsyncDisposable>();
         var redisServer = await ChildProcess.StartRedisAsync();
@@ -40,6 +46,11 @@ public sealed class BenchCluster : IAsyncDisposable
             ["Redis__ConnectionString"] = connection,
             ["Orleans__ServiceId"] = serviceId,
         };
+        foreach (var (key, value) in settings ?? new Dictionary<string, string>())
+        {
+            common[key] = value;
+        }
+
         for (var i = 0; i < silos; i++)
         {
             owned.Add(await StartReadyAsync("Silo", ChildProcess.FreePort(), new Dictionary<string, string>(common)
@@ -51,11 +62,18 @@ public sealed class BenchCluster : IAsyncDisposable
 
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.UseOrleansClient(client => client.UseRedisClustering(o =>
+        builder.UseOrleansClient(client =>
         {
-            o.ConfigurationOptions = ConfigurationOptions.Parse(connection);
-            o.CreateRedisKey = cluster => (RedisKey)GrainKeys.RedisMembershipKey("coordinator:", cluster.ServiceId, cluster.ClusterId);
-        }));
+            client.UseRedisClustering(o =>
+            {
+                o.ConfigurationOptions = ConfigurationOptions.Parse(connection);
+                o.CreateRedisKey = cluster => (RedisKey)GrainKeys.RedisMembershipKey("coordinator:", cluster.ServiceId, cluster.ClusterId);
+            });
+            if (common.TryGetValue("Tls__CertificatePath", out var certificate))
+            {
+                client.UseCoordinatorTls(new CoordinatorTlsOptions { CertificatePath = certificate, KeyPath = common["Tls__KeyPath"], CaPath = common["Tls__CaPath"] });
+            }
+        });
         builder.Services.Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = ("coordinator", serviceId));
         var client = builder.Build();
         await client.StartAsync();
