@@ -10,14 +10,18 @@ namespace Orleans.Coordinator.Tenants;
 /// <summary>
 /// This gateway's copy of tenant policies and configuration documents, each kept for
 /// <see cref="CoordinatorGatewayOptions.TenantCacheTtl"/>: rate-limit checks find their policy without a grain call.
-/// Writes through this gateway drop the entry at once; other gateways see a change within the ttl.
-/// While the cluster is down, an expired entry is served rather than nothing (the policy in force when the
+/// Writes through any gateway drop the entry at once (announced on <c>{prefix}routes:changed</c>); a lookup that was under
+/// way when an entry was dropped answers what it read but does not keep it (a generation check), so an announcement is
+/// never undone by a read that began before it. While the cluster is down, an expired entry is served rather than nothing (the policy in force when the
 /// cluster was last reached), so the Redis fallback can keep enforcing it.
 /// </summary>
 internal sealed class TenantCache(IGrainFactory grains, IOptions<CoordinatorGatewayOptions> options, ResilienceState resilience, TimeProvider time)
 {
     private readonly ConcurrentDictionary<(string Tenant, string Policy), Entry<RateLimitPolicy?>> _policies = new();
     private readonly ConcurrentDictionary<string, Entry<TenantConfigDocument?>> _configs = new(StringComparer.Ordinal);
+
+    /// <summary>Bumped by every invalidation: a lookup keeps its answer only when no invalidation happened while it ran.</summary>
+    private long _generation;
 
     /// <summary>The policy, or null when the tenant has none of that name.</summary>
     public ValueTask<RateLimitPolicy?> GetPolicyAsync(string tenant, string policy)
@@ -28,10 +32,18 @@ internal sealed class TenantCache(IGrainFactory grains, IOptions<CoordinatorGate
         => GetAsync(_configs, tenant, () => grains.Get<ITenantConfigGrain>(tenant).GetConfigAsync());
 
     /// <summary>Forgets a policy after a write through this gateway.</summary>
-    public void InvalidatePolicy(string tenant, string policy) => _policies.TryRemove((tenant, policy), out _);
+    public void InvalidatePolicy(string tenant, string policy)
+    {
+        Interlocked.Increment(ref _generation);
+        _policies.TryRemove((tenant, policy), out _);
+    }
 
     /// <summary>Forgets a configuration document after a write through this gateway.</summary>
-    public void InvalidateConfig(string tenant) => _configs.TryRemove(tenant, out _);
+    public void InvalidateConfig(string tenant)
+    {
+        Interlocked.Increment(ref _generation);
+        _configs.TryRemove(tenant, out _);
+    }
 
     private async ValueTask<T> GetAsync<TKey, T>(ConcurrentDictionary<TKey, Entry<T>> cache, TKey key, Func<Task<T>> load)
         where TKey : notnull
@@ -45,6 +57,7 @@ internal sealed class TenantCache(IGrainFactory grains, IOptions<CoordinatorGate
 
         CoordinatorDiagnostics.CacheLookups.Add(1, new KeyValuePair<string, object?>("result", "miss"));
 
+        var generation = Interlocked.Read(ref _generation);
         T value;
         try
         {
@@ -58,7 +71,13 @@ internal sealed class TenantCache(IGrainFactory grains, IOptions<CoordinatorGate
         var ttl = options.Value.TenantCacheTtl;
         if (ttl > TimeSpan.Zero)
         {
-            cache[key] = new Entry<T>(value, now + ttl);
+            // Store, then look: an invalidation (bump, then remove) either removes this entry or is seen here.
+            var fresh = new Entry<T>(value, now + ttl);
+            cache[key] = fresh;
+            if (Interlocked.Read(ref _generation) != generation)
+            {
+                cache.TryRemove(new KeyValuePair<TKey, Entry<T>>(key, fresh));
+            }
         }
 
         return value;
