@@ -45,12 +45,23 @@ public static class TlsScenario
 
     private static async Task MakeCertificatesAsync(string directory)
     {
-        var start = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true };
+        var start = new ProcessStartInfo("bash") { RedirectStandardError = true };
         start.ArgumentList.Add(Path.Combine(ChildProcess.RepoRoot(), "deploy", "tls", "make-certs.sh"));
         start.ArgumentList.Add(directory);
         using var process = Process.Start(start) ?? throw new InvalidOperationException("bash did not start");
         var errors = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        try
+        {
+            await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        }
+        finally
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+            }
+        }
+
         if (process.ExitCode != 0)
         {
             throw new InvalidOperationException($"deploy/tls/make-certs.sh failed (it needs openssl): {await errors}");

@@ -212,8 +212,11 @@ public sealed class DependencyGuard(
            && exception is not Orleans.Storage.InconsistentStateException
            && !StorageFailures.Is(exception);
 
-    /// <summary>Redis error replies that mean the server cannot serve us now (full, loading, a replica, busy, or refusing our credentials).</summary>
-    private static readonly string[] OutageReplies = ["OOM", "LOADING", "READONLY", "MASTERDOWN", "BUSY", "NOAUTH", "WRONGPASS", "NOPERM"];
+    /// <summary>
+    /// Redis error replies that mean the server cannot serve us now (full, loading, a replica, busy, refusing our
+    /// credentials, or a Redis Cluster without a master for the slot or in the middle of moving it).
+    /// </summary>
+    private static readonly string[] OutageReplies = ["OOM", "LOADING", "READONLY", "MASTERDOWN", "BUSY", "NOAUTH", "WRONGPASS", "NOPERM", "CLUSTERDOWN", "TRYAGAIN"];
 
     /// <summary>Redis failures that mean Redis is down, full or not the primary (an out-of-memory error is an outage).</summary>
     public static bool IsRedisOutage(Exception exception) => exception switch

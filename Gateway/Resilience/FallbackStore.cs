@@ -305,7 +305,7 @@ public sealed class FallbackStore(IConnectionMultiplexer redis, IOptions<Coordin
         {
             await Task.WhenAll(calls);
         }
-        catch (DependencyDownException)
+        catch (Exception ex) when (ex is not OutOfMemoryException)
         {
             // Judged below, slot by slot: a slot that refused decides the batch even when another slot did not answer.
         }
@@ -320,7 +320,7 @@ public sealed class FallbackStore(IConnectionMultiplexer redis, IOptions<Coordin
             {
                 foreach (var i in groups[g])
                 {
-                    results[i] = new FallbackCounterResult(0, 0); // not known: that slot did not answer
+                    results[i] = new FallbackCounterResult(counters[i].Limit, 0); // not known (that slot did not answer): nothing reported left
                 }
 
                 continue;
@@ -360,7 +360,7 @@ public sealed class FallbackStore(IConnectionMultiplexer redis, IOptions<Coordin
         {
             await EvalAsync(RefundScript, keys, args);
         }
-        catch (DependencyDownException)
+        catch (Exception ex) when (ex is DependencyDownException or RedisException or TimeoutException)
         {
             // See above: the window's end clears it.
         }

@@ -48,9 +48,9 @@ public sealed class CoordinatorRedisOptions : IValidatableOptions
         {
             yield return "Redis:KeyPrefix must be at most 64 characters without white space.";
         }
-        else if (KeyPrefix.Contains('{', StringComparison.Ordinal) && !GrainKeys.HasRedisHashTag(KeyPrefix))
+        else if (KeyPrefix.AsSpan().IndexOfAny('{', '}') >= 0 && !GrainKeys.HasRedisHashTag(KeyPrefix))
         {
-            yield return "Redis:KeyPrefix has a '{' that opens no Redis Cluster hash tag: use none, or a whole tag such as '{coordinator}:' (every key then shares one slot).";
+            yield return "Redis:KeyPrefix has a brace that is not part of a Redis Cluster hash tag: use none, or a whole tag such as '{coordinator}:' (every key then shares one slot).";
         }
 
         if (IsConfigured && !RedisConnectionString.TryNormalize(ConnectionString!, out _, out var error))

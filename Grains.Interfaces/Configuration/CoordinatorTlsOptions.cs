@@ -10,8 +10,9 @@ namespace Orleans.Coordinator.Grains.Interfaces.Configuration;
 /// refuses a connection without a certificate issued by <see cref="CaPath"/>, and a client refuses such a silo.
 /// </summary>
 /// <remarks>
-/// A peer is trusted when its certificate chains to a certificate in <see cref="CaPath"/> (custom root trust: the
-/// system store plays no part) and is within its validity period. Host names are not compared: silos connect to each
+/// A peer is trusted when its certificate chains to a root in <see cref="CaPath"/> (custom root trust: the system store
+/// plays no part), through one of the intermediates in <see cref="CaPath"/> when it holds any, and is within its
+/// validity period. Host names are not compared: silos connect to each
 /// other by the IP address they advertise, so the cluster CA itself is the identity. Give the cluster a CA of its own.
 /// </remarks>
 public sealed class CoordinatorTlsOptions : IValidatableOptions
@@ -147,16 +148,28 @@ public sealed class CoordinatorTlsOptions : IValidatableOptions
 
     /// <summary>
     /// Custom root trust (.NET takes only self-signed roots as anchors): the roots of <paramref name="ca"/> are the trust
-    /// store; its other certificates and the peer's presented chain may serve as intermediates.
+    /// store, its other certificates and the peer's presented chain may serve as intermediates, and when
+    /// <paramref name="ca"/> holds intermediates the chain must pass through one of them (a shared corporate root then
+    /// does not admit every other team's certificates). Nothing is downloaded.
     /// </summary>
     private static bool ChainsTo(X509Certificate2 certificate, X509Certificate2Collection ca, X509Chain? presented = null)
     {
         using var chain = new X509Chain();
         chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
         chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        chain.ChainPolicy.DisableCertificateDownloads = true;
+        var intermediates = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         foreach (var authority in ca)
         {
-            (IsSelfSigned(authority) ? chain.ChainPolicy.CustomTrustStore : chain.ChainPolicy.ExtraStore).Add(authority);
+            if (IsSelfSigned(authority))
+            {
+                chain.ChainPolicy.CustomTrustStore.Add(authority);
+            }
+            else
+            {
+                chain.ChainPolicy.ExtraStore.Add(authority);
+                intermediates.Add(authority.Thumbprint);
+            }
         }
 
         if (presented is not null)
@@ -167,7 +180,8 @@ public sealed class CoordinatorTlsOptions : IValidatableOptions
             }
         }
 
-        return chain.Build(certificate);
+        return chain.Build(certificate)
+               && (intermediates.Count == 0 || chain.ChainElements.Skip(1).Any(e => intermediates.Contains(e.Certificate.Thumbprint)));
     }
 
     private static bool IsSelfSigned(X509Certificate2 certificate) => certificate.SubjectName.RawData.AsSpan().SequenceEqual(certificate.IssuerName.RawData);

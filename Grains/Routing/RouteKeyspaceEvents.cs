@@ -93,7 +93,9 @@ public sealed class RouteChangeStamps
 internal sealed partial class RouteKeyspaceListener(CoordinatorRedis redis, RouteChangeStamps stamps, IRouteStore announcements, ILogger<RouteKeyspaceListener> logger) : BackgroundService
 {
     private static readonly TimeSpan ProbeWait = TimeSpan.FromSeconds(2);
-    private System.Collections.Concurrent.ConcurrentDictionary<string, TaskCompletionSource> _probes = new(StringComparer.Ordinal);
+    /// <summary>Probes awaiting their event, of every run under way (one runs per restored connection, so runs overlap).</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, TaskCompletionSource> _probes = new(StringComparer.Ordinal);
+    private int _probeRuns;
     private int _database;
 
     /// <summary>The probes' identifiers start with this: <c>#</c> is outside every identifier's character set, so they name no route.</summary>
@@ -154,7 +156,7 @@ internal sealed partial class RouteKeyspaceListener(CoordinatorRedis redis, Rout
 
         if (identifier.StartsWith(ProbeIdentifier, StringComparison.Ordinal))
         {
-            if (Volatile.Read(ref _probes).TryGetValue(identifier, out var probe))
+            if (_probes.TryGetValue(identifier, out var probe))
             {
                 probe.TrySetResult();
             }
@@ -176,8 +178,19 @@ internal sealed partial class RouteKeyspaceListener(CoordinatorRedis redis, Rout
     /// </summary>
     private async Task ProbeAsync(IConnectionMultiplexer multiplexer, CancellationToken cancellationToken)
     {
-        var probes = ProbeIdentifiers(multiplexer).ToDictionary(id => id, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously), StringComparer.Ordinal);
-        Volatile.Write(ref _probes, new System.Collections.Concurrent.ConcurrentDictionary<string, TaskCompletionSource>(probes, StringComparer.Ordinal));
+        var run = Interlocked.Increment(ref _probeRuns);
+        var probes = ProbeIdentifiers(multiplexer, run).ToDictionary(id => id, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously), StringComparer.Ordinal);
+        if (probes.Count == 0)
+        {
+            LogOff(logger, "no primary holding slots was found to probe");
+            return;
+        }
+
+        foreach (var (identifier, probe) in probes)
+        {
+            _probes[identifier] = probe;
+        }
+
         try
         {
             foreach (var identifier in probes.Keys)
@@ -199,22 +212,32 @@ internal sealed partial class RouteKeyspaceListener(CoordinatorRedis redis, Rout
         {
             LogOff(logger, ex.GetType().Name);
         }
+        finally
+        {
+            foreach (var identifier in probes.Keys)
+            {
+                _probes.TryRemove(identifier, out _);
+            }
+        }
     }
 
-    /// <summary>One probe identifier per primary: on a Redis Cluster, the first of <c>#keyspace-probe-N</c> whose key each master holds.</summary>
-    private IEnumerable<string> ProbeIdentifiers(IConnectionMultiplexer multiplexer)
+    /// <summary>
+    /// One probe identifier per primary, unique to this <paramref name="run"/>: on a Redis Cluster, the first of
+    /// <c>#keyspace-probe-{run}-N</c> whose key each master holds.
+    /// </summary>
+    private IEnumerable<string> ProbeIdentifiers(IConnectionMultiplexer multiplexer, int run)
     {
         var cluster = multiplexer.GetServers().FirstOrDefault(s => s.IsConnected && s.ServerType == ServerType.Cluster)?.ClusterConfiguration;
         if (cluster is null)
         {
-            return [ProbeIdentifier];
+            return [$"{ProbeIdentifier}-{run}"];
         }
 
         var primaries = cluster.Nodes.Where(n => !n.IsReplica && n.Slots.Count > 0).Select(n => n.EndPoint?.ToString()).ToHashSet();
         var chosen = new Dictionary<string, string>(StringComparer.Ordinal);
         for (var i = 0; i < 4096 && chosen.Count < primaries.Count; i++)
         {
-            var identifier = $"{ProbeIdentifier}-{i}";
+            var identifier = $"{ProbeIdentifier}-{run}-{i}";
             if (cluster.GetBySlot((RedisKey)GrainKeys.RedisRouteKey(redis.KeyPrefix, identifier))?.EndPoint?.ToString() is { } owner && primaries.Contains(owner))
             {
                 chosen.TryAdd(owner, identifier);

@@ -122,7 +122,8 @@ public sealed class KeyBuilderTests
     [InlineData("coord{:", false)]
     [InlineData("coord{}:", false)]
     [InlineData("{coord}:", true)]
-    [InlineData("coord}:", true)]
+    [InlineData("coord}:", false)]
+    [InlineData("{coord}x}:", true)]
     public void KeyPrefix_BraceMustOpenAHashTag(string prefix, bool valid)
         => Assert.Equal(valid, !new Orleans.Coordinator.Grains.Interfaces.Configuration.CoordinatorRedisOptions { KeyPrefix = prefix }.Validate().Any());
 

@@ -1,3 +1,4 @@
+using System.Security.Cryptography.X509Certificates;
 using System.Text.RegularExpressions;
 using Orleans.Coordinator.Grains.Interfaces.Configuration;
 using Orleans.Coordinator.Hosting;
@@ -115,6 +116,20 @@ public sealed partial class DeployFilesTests
         using var certificate = TestPki.Load(node);
         Assert.True(CoordinatorTlsOptions.TrustedBy(new CoordinatorTlsOptions { CaPath = bundle }.LoadCa())(certificate, null));
         Assert.False(CoordinatorTlsOptions.TrustedBy(new CoordinatorTlsOptions { CaPath = root.CaPath }.LoadCa())(certificate, null)); // the intermediate is not known
+
+        // With the intermediate in Tls:CaPath, a certificate the root signed through another intermediate is refused.
+        var otherTeam = root.CreateIntermediate("other-team");
+        using var foreign = TestPki.Load(otherTeam.Issue("other-node"));
+        using var rootCertificate = X509CertificateLoader.LoadCertificateFromFile(root.CaPath);
+        using var otherTeamCertificate = X509CertificateLoader.LoadCertificateFromFile(otherTeam.CaPath);
+        using var presented = new X509Chain(); // what the peer would present: its leaf and the other team's intermediate
+        presented.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        presented.ChainPolicy.CustomTrustStore.Add(rootCertificate);
+        presented.ChainPolicy.ExtraStore.Add(otherTeamCertificate);
+        presented.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        Assert.True(presented.Build(foreign), "the other team's certificate chains to the shared root");
+        Assert.True(CoordinatorTlsOptions.TrustedBy(new CoordinatorTlsOptions { CaPath = root.CaPath }.LoadCa())(foreign, presented)); // the root alone trusts it
+        Assert.False(CoordinatorTlsOptions.TrustedBy(new CoordinatorTlsOptions { CaPath = bundle }.LoadCa())(foreign, presented)); // root + our intermediate: not
     }
 
     [Theory]

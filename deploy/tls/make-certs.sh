@@ -33,6 +33,7 @@ chmod 600 ca.key tls.key
 if [ "$(id -u)" = 0 ]; then
   chown "$uid" tls.key
 else
-  echo "note: the containers read tls.key as uid $uid: sudo chown $uid $dir/tls.key (or set COORDINATOR_TLS_UID to your processes' uid)" >&2
+  echo "warning: tls.key belongs to you (mode 600), but the Silo and Gateway containers read it as uid $uid: run" >&2
+  echo "  sudo chown $uid $dir/tls.key   (or run this script with sudo; COORDINATOR_TLS_UID names another uid)" >&2
 fi
 echo "wrote $dir/{ca.crt,tls.crt,tls.key} (and ca.key: keep it out of the containers)"
