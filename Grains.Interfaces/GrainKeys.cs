@@ -394,6 +394,14 @@ public static class GrainKeys
     /// <summary>The Redis key of a route mapping: <c>{prefix}route:{identifier}</c>, a plain string operators may SET and DEL.</summary>
     public static string RedisRouteKey(string keyPrefix, string identifierKey) => $"{keyPrefix}route:{identifierKey}";
 
+    /// <summary>
+    /// The keyspace notifications of every route key (<c>__keyspace@{db}__:{prefix}route:*</c>), which silos and gateways
+    /// listen to so a route written with <c>redis-cli</c> is seen at once. On a Redis Cluster a keyspace event is published
+    /// only by the master that holds the key: StackExchange.Redis subscribes this channel on every primary.
+    /// </summary>
+    public static StackExchange.Redis.RedisChannel RedisRouteKeyspaceChannel(string keyPrefix, int database)
+        => StackExchange.Redis.RedisChannel.KeySpacePrefix((StackExchange.Redis.RedisKey)RedisRouteKey(keyPrefix, ""), database);
+
     /// <summary>The identifier key named by a route key's keyspace channel; false for any other channel.</summary>
     public static bool TryParseRouteKeyspaceChannel(string channel, string keyPrefix, int database, [NotNullWhen(true)] out string? identifierKey)
     {

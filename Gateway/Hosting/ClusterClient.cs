@@ -17,11 +17,7 @@ internal static class ClusterClient
     public static void AddClusterClient(this WebApplicationBuilder builder, CoordinatorRedisOptions redis)
     {
         var cluster = builder.Configuration.GetSection(CoordinatorClusterOptions.SectionName).Get<CoordinatorClusterOptions>() ?? new();
-        var tls = builder.Configuration.GetSection(CoordinatorTlsOptions.SectionName).Get<CoordinatorTlsOptions>() ?? new();
-        if (tls.Validate().ToList() is { Count: > 0 } problems)
-        {
-            throw new CoordinatorConfigurationException(string.Join(" ", problems));
-        }
+        var tls = CoordinatorTlsOptions.FromConfiguration(builder.Configuration);
 
         builder.Services.AddSingleton<IConnectionMultiplexer>(sp =>
         {

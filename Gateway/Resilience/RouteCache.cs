@@ -148,7 +148,6 @@ internal sealed partial class RouteChangeFeed(
     Tenants.TenantCache tenants, IOptions<CoordinatorRedisOptions> redis, ILogger<RouteChangeFeed> logger)
     : BackgroundService
 {
-
     private const string ProbePrefix = "\u0001probe:";
     private static readonly TimeSpan RetryEvery = TimeSpan.FromSeconds(2);
     private readonly SemaphoreSlim _confirm = new(0);
@@ -220,7 +219,7 @@ internal sealed partial class RouteChangeFeed(
         try
         {
             var db = multiplexer.GetDatabase().Database;
-            var keys = await multiplexer.GetSubscriber().SubscribeAsync(RedisChannel.KeySpacePrefix((RedisKey)GrainKeys.RedisRouteKey(redis.Value.KeyPrefix, ""), db)); // every primary of a Redis Cluster
+            var keys = await multiplexer.GetSubscriber().SubscribeAsync(GrainKeys.RedisRouteKeyspaceChannel(redis.Value.KeyPrefix, db));
             keys.OnMessage(message =>
             {
                 if (GrainKeys.TryParseRouteKeyspaceChannel(message.Channel.ToString(), redis.Value.KeyPrefix, db, out var identifier))

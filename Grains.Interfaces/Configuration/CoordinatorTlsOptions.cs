@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Configuration;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 
@@ -38,6 +39,18 @@ public sealed class CoordinatorTlsOptions : IValidatableOptions
 
     /// <summary>The most a TLS handshake may take before the connection is dropped.</summary>
     public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// The <c>Tls</c> section of <paramref name="configuration"/>, validated: for hosts that need the certificates while
+    /// they are being built (silos and the gateway).
+    /// </summary>
+    /// <exception cref="CoordinatorConfigurationException">The section has problems; the message names every one.</exception>
+    public static CoordinatorTlsOptions FromConfiguration(IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        var tls = configuration.GetSection(SectionName).Get<CoordinatorTlsOptions>() ?? new();
+        return tls.Validate().ToList() is { Count: > 0 } problems ? throw new CoordinatorConfigurationException(string.Join(" ", problems)) : tls;
+    }
 
     /// <summary>True when <see cref="CertificatePath"/> is set.</summary>
     public bool IsEnabled => !string.IsNullOrWhiteSpace(CertificatePath);

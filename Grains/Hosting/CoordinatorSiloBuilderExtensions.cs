@@ -58,12 +58,7 @@ public static class CoordinatorSiloBuilderExtensions
             });
 
         services.TryAddSingleton<Routing.RouteChangeStamps>();
-        var tls = builder.Configuration.GetSection(CoordinatorTlsOptions.SectionName).Get<CoordinatorTlsOptions>() ?? new();
-        if (tls.Validate().ToList() is { Count: > 0 } tlsProblems)
-        {
-            throw new CoordinatorConfigurationException(string.Join(" ", tlsProblems));
-        }
-
+        var tls = CoordinatorTlsOptions.FromConfiguration(builder.Configuration);
         if (tls.IsEnabled)
         {
             builder.UseCoordinatorTls(tls);

@@ -113,9 +113,7 @@ internal sealed partial class RouteKeyspaceListener(CoordinatorRedis redis, Rout
             }
 
             _database = multiplexer.GetDatabase().Database;
-            // On a Redis Cluster a keyspace event is published only by the node that holds the key: this channel subscribes
-            // on every primary.
-            var channel = RedisChannel.KeySpacePrefix((RedisKey)GrainKeys.RedisRouteKey(redis.KeyPrefix, ""), _database);
+            var channel = GrainKeys.RedisRouteKeyspaceChannel(redis.KeyPrefix, _database);
             var queue = await multiplexer.GetSubscriber().SubscribeAsync(channel);
             queue.OnMessage(OnMessage);
             multiplexer.ConnectionRestored += (_, e) =>
